@@ -1,0 +1,290 @@
+"""The ``bayanihan`` command: parse arguments, build one ``Node``, call it.
+
+The database comes from ``--db`` or ``BAYANIHAN_DB`` (default: ``bayanihan.db``
+in the working directory). Errors print one line on stderr and exit non-zero.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from bayanihan import __version__
+from bayanihan.node import Node, NodeError
+from bayanihan.policy.roles import parse_role
+from bayanihan.policy.tlp import Tlp
+from bayanihan.settings import Settings
+from bayanihan.store.engine import StoreError
+
+EXIT_USAGE = 2
+EXIT_REJECTED = 1
+
+
+def _settings(args: argparse.Namespace, **overrides: object) -> Settings:
+    values: dict[str, object] = {k: v for k, v in overrides.items() if v is not None}
+    if args.db:
+        values["db"] = args.db
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+def _node(args: argparse.Namespace, **overrides: object) -> Node:
+    return Node(_settings(args, **overrides))
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    node = _node(args)
+    created = node.init(node_name=args.node_name, country=args.country)
+    record = node.node_record()
+    state = "initialised" if created else "already initialised (schema migrated)"
+    print(f"node {record.name!r} ({record.country}) {state}; node identity {record.identity_id}")
+    return 0
+
+
+def cmd_org_add(args: argparse.Namespace) -> int:
+    org = _node(args).add_org(
+        args.name, country=args.country, sector=args.sector, identity_id=args.id, parent=args.parent
+    )
+    print(org.identity_id)
+    return 0
+
+
+def cmd_org_list(args: argparse.Namespace) -> int:
+    node = _node(args)
+    node.require_initialised()
+    orgs = node.orgs()
+    names = {o.row_id: o.name for o in orgs}
+    print(f"{'identity id':46} {'cc':2}  {'where':6} {'sector':22} {'parent':20} name")
+    for o in orgs:
+        where = "here" if o.local else "remote"
+        parent = names.get(o.parent_row, "") if o.parent_row else ""
+        print(
+            f"{o.identity_id:46} {o.country:2}  {where:6} {o.sector or '':22} {parent:20} {o.name}"
+        )
+    return 0
+
+
+def cmd_key_add(args: argparse.Namespace) -> int:
+    key = _node(args).add_key(role=parse_role(args.role), org_name=args.org, label=args.label)
+    print(key.secret)
+    print(f"({key.role} key #{key.row_id} for {key.org_name}; shown once)", file=sys.stderr)
+    return 0
+
+
+def cmd_key_list(args: argparse.Namespace) -> int:
+    node = _node(args)
+    node.require_initialised()
+    print(f"{'#':>4} {'prefix':12} {'role':10} {'state':8} {'org':28} label")
+    for k in node.keys():
+        state = "revoked" if k.revoked else "active"
+        print(f"{k.row_id:>4} {k.prefix:12} {k.role:10} {state:8} {k.org_name:28} {k.label or ''}")
+    return 0
+
+
+def cmd_key_revoke(args: argparse.Namespace) -> int:
+    node = _node(args)
+    node.require_initialised()
+    if not node.revoke_key(args.key_id):
+        raise NodeError(f"no active key #{args.key_id}")
+    print(f"key #{args.key_id} revoked")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from bayanihan.web.app import create_app
+
+    if bool(args.tls_cert) != bool(args.tls_key):
+        raise NodeError("HTTPS needs both --tls-cert and --tls-key")
+    settings = _settings(
+        args, host=args.host, port=args.port, tls_cert=args.tls_cert, tls_key=args.tls_key
+    )
+    node = Node(settings)
+    record = node.require_initialised()
+    scheme = "https" if settings.tls_cert else "http"
+    print(
+        f"serving node {record.name!r} on {scheme}://{settings.host}:{settings.port}/ "
+        f"(TAXII at /taxii2/, REST at /api/v1/)",
+        file=sys.stderr,
+        flush=True,
+    )
+    uvicorn.run(
+        create_app(node),
+        host=settings.host,
+        port=settings.port,
+        ssl_certfile=str(settings.tls_cert) if settings.tls_cert else None,
+        ssl_keyfile=str(settings.tls_key) if settings.tls_key else None,
+        log_level=args.log_level,
+        access_log=args.access_log,
+        proxy_headers=False,
+        server_header=False,
+    )
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from bayanihan.ingest.importer import import_objects
+    from bayanihan.ingest.stix_file import StixFileError, iter_stix
+
+    if args.format not in ("auto", "stix"):
+        raise NodeError(f"--format {args.format}: only STIX 2.1 JSON is imported by this version")
+    node = _node(args)
+    principal = node.operator(args.org)
+    force_tlp = Tlp.parse(args.tlp) if args.tlp else None
+    path = Path(args.file)
+    if not path.is_file():
+        raise NodeError(f"no such file: {path}")
+    started = time.perf_counter()
+    size = path.stat().st_size
+    with (
+        path.open("rb") as raw,
+        tqdm(
+            total=size,
+            unit="B",
+            unit_scale=True,
+            desc=f"importing {path.name}",
+            disable=None if not args.progress else False,
+            file=sys.stderr,
+        ) as bar,
+    ):
+        stream = _ProgressReader(raw, bar)
+        try:
+            summary = import_objects(node, principal, iter_stix(stream), force_tlp=force_tlp)  # type: ignore[arg-type]
+        except StixFileError as exc:
+            print(f"error: {path}: {exc}; nothing was imported", file=sys.stderr)
+            return EXIT_USAGE
+    elapsed = time.perf_counter() - started
+    rate = summary.total / elapsed if elapsed > 0 else 0.0
+    print(
+        f"{summary.total} objects read in {elapsed:.1f} s ({rate:,.0f}/s): "
+        f"{summary.stored} stored, {summary.duplicate} duplicate, {summary.rejected} rejected"
+    )
+    for outcome in summary.reasons:
+        print(f"rejected {outcome.id}: {outcome.message}", file=sys.stderr)
+    if summary.rejected > len(summary.reasons):
+        print(f"... and {summary.rejected - len(summary.reasons)} more rejected", file=sys.stderr)
+    return EXIT_REJECTED if summary.rejected else 0
+
+
+class _ProgressReader:
+    """A binary reader that advances a progress bar by the bytes read."""
+
+    def __init__(self, raw: object, bar: object) -> None:
+        self._raw = raw
+        self._bar = bar
+
+    def read(self, size: int = -1) -> bytes:
+        data: bytes = self._raw.read(size)  # type: ignore[attr-defined]
+        self._bar.update(len(data))  # type: ignore[attr-defined]
+        return data
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        position: int = self._raw.seek(offset, whence)  # type: ignore[attr-defined]
+        self._bar.n = position  # type: ignore[attr-defined]
+        return position
+
+    def tell(self) -> int:
+        position: int = self._raw.tell()  # type: ignore[attr-defined]
+        return position
+
+
+def cmd_load_demo(args: argparse.Namespace) -> int:
+    from bayanihan.demo.scenario import load_demo
+
+    node = _node(args)
+    node.require_initialised()
+    print(load_demo(node, base_url=f"http://127.0.0.1:{args.port}"))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bayanihan",
+        description="A Bayanihan node: STIX 2.1 store and TAXII 2.1 server with TLP 2.0 sharing.",
+    )
+    parser.add_argument("--version", action="version", version=f"bayanihan {__version__}")
+    parser.add_argument(
+        "--db",
+        default=os.environ.get("BAYANIHAN_DB"),
+        help="database URL (sqlite:///PATH or postgresql://...); default $BAYANIHAN_DB or "
+        "./bayanihan.db",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    init = commands.add_parser("init", help="create or migrate the database and the node's org")
+    init.add_argument("--node-name", help="name of the node and of its own organisation")
+    init.add_argument("--country", help="ISO 3166-1 alpha-2 country of the node (default PH)")
+    init.set_defaults(func=cmd_init)
+
+    org = commands.add_parser("org", help="organisations").add_subparsers(
+        dest="org_command", required=True, metavar="ACTION"
+    )
+    org_add = org.add_parser("add", help="register an organisation; prints its identity id")
+    org_add.add_argument("name")
+    org_add.add_argument("--country", required=True, help="ISO 3166-1 alpha-2 code")
+    org_add.add_argument("--sector", help="sector (STIX industry-sector vocabulary)")
+    org_add.add_argument("--id", help="identity--UUID of an org hosted on another node")
+    org_add.add_argument("--parent", help="name of the parent organisation (constituency)")
+    org_add.set_defaults(func=cmd_org_add)
+    org.add_parser("list", help="list organisations").set_defaults(func=cmd_org_list)
+
+    key = commands.add_parser("key", help="API keys").add_subparsers(
+        dest="key_command", required=True, metavar="ACTION"
+    )
+    key_add = key.add_parser("add", help="create an API key; prints it alone on stdout")
+    key_add.add_argument("--org", help="organisation name (default: the node's own org)")
+    key_add.add_argument("--role", required=True, help="admin, org-admin, analyst, reader or sync")
+    key_add.add_argument("--label", help="a note to recognise the key by")
+    key_add.set_defaults(func=cmd_key_add)
+    key.add_parser("list", help="list keys (never the secrets)").set_defaults(func=cmd_key_list)
+    key_revoke = key.add_parser("revoke", help="revoke a key by its number")
+    key_revoke.add_argument("key_id", type=int)
+    key_revoke.set_defaults(func=cmd_key_revoke)
+
+    serve = commands.add_parser("serve", help="serve the web UI, REST and TAXII")
+    serve.add_argument("--host", default=None, help="listen address (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=None, help="port (default 8640)")
+    serve.add_argument("--tls-cert", default=None, help="PEM certificate chain: serve HTTPS")
+    serve.add_argument("--tls-key", default=None, help="PEM private key for --tls-cert")
+    serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    serve.add_argument("--access-log", action="store_true", help="log every request")
+    serve.set_defaults(func=cmd_serve)
+
+    imp = commands.add_parser("import", help="import a STIX 2.1 file (streamed)")
+    imp.add_argument("file")
+    imp.add_argument("--format", default="auto", choices=["auto", "stix", "misp", "csv", "text"])
+    imp.add_argument("--org", required=True, help="organisation the objects are attributed to")
+    imp.add_argument("--tlp", help="TLP marking for objects that carry none")
+    imp.add_argument(
+        "--progress", action="store_true", help="show the progress bar even when not on a terminal"
+    )
+    imp.set_defaults(func=cmd_import)
+
+    demo = commands.add_parser(
+        "load-demo", help="add demo organisations, data and keys to this node (for `make run`)"
+    )
+    demo.add_argument("--port", type=int, default=8640, help="port shown in the instructions")
+    demo.set_defaults(func=cmd_load_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except (NodeError, StoreError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Intake: turning submitted STIX into stored object versions, and file importers."""

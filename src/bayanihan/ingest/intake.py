@@ -1,0 +1,164 @@
+"""STIX 2.1 intake: validate, attribute, mark and store submitted objects.
+
+Every write path (TAXII POST, ``bayanihan import``, later federation pulls)
+goes through ``prepare`` and ``store_prepared`` so that the same rules hold
+everywhere: STIX 2.1 validity, attribution to the writer's organisation, the
+TLP level and the audience decided by the policy module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection
+
+from bayanihan.policy.audience import audience_for
+from bayanihan.policy.principal import Principal
+from bayanihan.policy.tlp import MARKING_LEVELS, Tlp, tlp_of
+from bayanihan.stix.timestamps import TimestampError, format_timestamp, parse_timestamp
+from bayanihan.stix.validate import validate_object
+from bayanihan.store.objects import DUPLICATE, STORED, NewVersion, insert_versions
+
+# Objects the node already publishes under fixed ids: accepted, never re-attributed.
+_KNOWN_FIXED = frozenset(MARKING_LEVELS)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What became of one submitted object."""
+
+    id: str
+    version: str | None
+    status: str  # "stored" | "duplicate" | "rejected"
+    message: str
+
+    @property
+    def ok(self) -> bool:
+        return self.status != "rejected"
+
+
+@dataclass(frozen=True, slots=True)
+class IntakeOptions:
+    principal: Principal
+    collection_row: int
+    untagged: Tlp
+    force_tlp: Tlp | None = None  # add this marking to objects that carry no TLP
+    origin: str = "local"
+
+
+def version_of(obj: dict[str, Any]) -> tuple[int | None, int]:
+    """(created, version) in microseconds: version is modified, else created, else 0."""
+    created_text = obj.get("created")
+    created = parse_timestamp(created_text) if created_text is not None else None
+    modified_text = obj.get("modified")
+    if modified_text is not None:
+        return created, parse_timestamp(modified_text)
+    return created, created if created is not None else 0
+
+
+def _describe(obj: object) -> tuple[str, str | None]:
+    if isinstance(obj, dict):
+        object_id = obj.get("id")
+        version = obj.get("modified") or obj.get("created")
+        return (
+            object_id if isinstance(object_id, str) else "(no id)",
+            version if isinstance(version, str) else None,
+        )
+    return "(not an object)", None
+
+
+def prepare(obj: object, options: IntakeOptions) -> NewVersion | Outcome:
+    """A storable version of ``obj``, or the rejection saying why not."""
+    object_id, version_text = _describe(obj)
+    problems = validate_object(obj)
+    if problems:
+        return Outcome(object_id, version_text, "rejected", "; ".join(problems))
+    assert isinstance(obj, dict)
+    if object_id in _KNOWN_FIXED:
+        return Outcome(object_id, version_text, "duplicate", "a standard marking definition")
+    principal = options.principal
+    created_by = obj.get("created_by_ref")
+    try:
+        created, version = version_of(obj)
+    except TimestampError as exc:  # validate_object already checks; kept for safety
+        return Outcome(object_id, version_text, "rejected", str(exc))
+    if created_by is not None and created_by != principal.org_identity:
+        if not (obj.get("type") == "identity" and object_id == principal.org_identity):
+            return Outcome(
+                object_id,
+                version_text,
+                "rejected",
+                f"created_by_ref {created_by} is not the writing organisation "
+                f"({principal.org_identity}); an org may not write as another",
+            )
+    if created_by is None and created is not None and object_id != principal.org_identity:
+        obj["created_by_ref"] = principal.org_identity
+        created_by = principal.org_identity
+    marking_refs = obj.get("object_marking_refs")
+    level = tlp_of(marking_refs, untagged=options.untagged)
+    if options.force_tlp is not None and not any(
+        ref in MARKING_LEVELS for ref in marking_refs or ()
+    ):
+        marking_refs = [*(marking_refs or []), options.force_tlp.marking_id]
+        obj["object_marking_refs"] = marking_refs
+        level = options.force_tlp
+    try:
+        body = orjson.dumps(obj, option=orjson.OPT_SORT_KEYS)
+    except TypeError as exc:
+        return Outcome(object_id, version_text, "rejected", f"cannot be stored as JSON: {exc}")
+    confidence = obj.get("confidence")
+    valid_until = obj.get("valid_until")
+    return NewVersion(
+        id=object_id,
+        type=str(obj["type"]),
+        spec_version=str(obj.get("spec_version", "2.1")),
+        version=version,
+        created=created,
+        created_by_ref=created_by,
+        author_org=principal.org_row,
+        revoked=obj.get("revoked") is True,
+        tlp=level.label,
+        markings=",".join(marking_refs) if marking_refs else None,
+        confidence=confidence if isinstance(confidence, int) else None,
+        valid_until=parse_timestamp(valid_until) if isinstance(valid_until, str) else None,
+        origin=options.origin,
+        audience=audience_for(level, author_org=principal.org_row),
+        collection_row=options.collection_row,
+        body=body,
+    )
+
+
+def store_batch(
+    conn: Connection,
+    objects: Sequence[object],
+    options: IntakeOptions,
+    *,
+    now: int,
+    owner_names: dict[int, str] | None = None,
+) -> list[Outcome]:
+    """Validate and store one batch inside an open write transaction."""
+    outcomes: list[Outcome | None] = []
+    ready: list[NewVersion] = []
+    slots: list[int] = []
+    for obj in objects:
+        prepared = prepare(obj, options)
+        if isinstance(prepared, Outcome):
+            outcomes.append(prepared)
+        else:
+            slots.append(len(outcomes))
+            outcomes.append(None)
+            ready.append(prepared)
+    results = insert_versions(conn, ready, now=now, owner_names=owner_names)
+    for slot, item, (result, date_added) in zip(slots, ready, results, strict=True):
+        stamp = item.version if item.created is not None else date_added
+        version = format_timestamp(stamp) if stamp else None
+        if result == STORED:
+            outcomes[slot] = Outcome(item.id, version, "stored", "stored")
+        elif result == DUPLICATE:
+            outcomes[slot] = Outcome(item.id, version, "duplicate", "already stored")
+        else:
+            outcomes[slot] = Outcome(item.id, version, "rejected", result)
+    return [o for o in outcomes if o is not None]

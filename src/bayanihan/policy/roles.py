@@ -1,0 +1,66 @@
+"""Roles and the one permission table every endpoint and CLI command consults.
+
+A role is a set of actions. ``admin`` is the node administrator; ``org-admin``
+administers one organisation; ``analyst`` reads and writes for its org;
+``reader`` only reads; ``sync`` is a peer node, reading what its org may see and
+writing only as that org.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    ORG_ADMIN = "org-admin"
+    ANALYST = "analyst"
+    READER = "reader"
+    SYNC = "sync"
+
+
+class Action(StrEnum):
+    READ = "read"  # list and get objects, manifests, versions, collections
+    WRITE = "write"  # submit objects (new versions and revocations included)
+    DELETE_OWN_ORG = "delete-own-org"  # delete objects authored by the key's org
+    DELETE_ANY = "delete-any"  # delete any object on the node
+    READ_ALL = "read-all"  # see every object regardless of audience
+    CREATE_KEY_OWN_ORG = "create-key-own-org"
+    CREATE_KEY_ANY_ORG = "create-key-any-org"
+    MANAGE_ORGS = "manage-orgs"
+
+
+PERMISSIONS: dict[Role, frozenset[Action]] = {
+    Role.ADMIN: frozenset(Action),
+    Role.ORG_ADMIN: frozenset(
+        {Action.READ, Action.WRITE, Action.DELETE_OWN_ORG, Action.CREATE_KEY_OWN_ORG}
+    ),
+    Role.ANALYST: frozenset({Action.READ, Action.WRITE}),
+    Role.READER: frozenset({Action.READ}),
+    Role.SYNC: frozenset({Action.READ, Action.WRITE}),
+}
+
+# Roles a key of each role may hand out: never wider than its own.
+GRANTABLE: dict[Role, frozenset[Role]] = {
+    Role.ADMIN: frozenset(Role),
+    Role.ORG_ADMIN: frozenset({Role.ORG_ADMIN, Role.ANALYST, Role.READER}),
+    Role.ANALYST: frozenset(),
+    Role.READER: frozenset(),
+    Role.SYNC: frozenset(),
+}
+
+
+def allows(role: Role, action: Action) -> bool:
+    return action in PERMISSIONS[role]
+
+
+def may_grant(granter: Role, new_role: Role) -> bool:
+    return new_role in GRANTABLE[granter]
+
+
+def parse_role(name: str) -> Role:
+    try:
+        return Role(name.strip().lower())
+    except ValueError:
+        names = ", ".join(r.value for r in Role)
+        raise ValueError(f"unknown role {name!r} (one of: {names})") from None

@@ -1,0 +1,80 @@
+"""Node settings: one pydantic-settings class, read from the environment and a TOML file.
+
+Every setting can be given as an environment variable ``BAYANIHAN_<NAME>`` or in
+the TOML file named by ``BAYANIHAN_CONFIG``; command-line flags override both.
+Nothing reads settings at import time: the CLI builds a ``Settings`` and hands
+it to the core.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+TlpName = Literal["clear", "green", "amber", "amber+strict", "red"]
+
+
+def default_db_url() -> str:
+    """A SQLite file ``bayanihan.db`` in the working directory."""
+    return f"sqlite:///{Path.cwd() / 'bayanihan.db'}"
+
+
+class Settings(BaseSettings):
+    """Configuration of one node."""
+
+    model_config = SettingsConfigDict(env_prefix="BAYANIHAN_", extra="forbid")
+
+    db: str = Field(
+        default_factory=default_db_url,
+        description="Database URL: sqlite:///PATH (default ./bayanihan.db) or "
+        "postgresql://user@host/dbname (psycopg 3).",
+    )
+    host: str = Field(default="127.0.0.1", description="Address `serve` listens on.")
+    port: int = Field(default=8640, description="Port `serve` listens on.")
+    tls_cert: Path | None = Field(default=None, description="PEM certificate chain for HTTPS.")
+    tls_key: Path | None = Field(default=None, description="PEM private key for HTTPS.")
+    max_content_length: int = Field(
+        default=10 * 1024 * 1024,
+        ge=1024,
+        description="Largest TAXII POST body accepted, in bytes (announced in the API root).",
+    )
+    page_limit: int = Field(
+        default=1000, ge=1, description="Objects per TAXII page when the client names no limit."
+    )
+    max_page_limit: int = Field(
+        default=10000, ge=1, description="Largest `limit` a TAXII client may ask for."
+    )
+    untagged_tlp: TlpName = Field(
+        default="amber",
+        description="How objects that carry no TLP marking are treated (DESIGN: as AMBER).",
+    )
+    sqlite_synchronous: Literal["OFF", "NORMAL", "FULL", "EXTRA"] = Field(
+        default="NORMAL",
+        description="SQLite `synchronous` pragma. NORMAL (with WAL) survives a crash of the "
+        "process; FULL also survives a power cut, at the cost of an fsync per commit.",
+    )
+    workers: int = Field(default=1, ge=1, description="Worker processes for `serve`.")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config = os.environ.get("BAYANIHAN_CONFIG")
+        if config:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config)))
+        return tuple(sources)

@@ -1,0 +1,125 @@
+"""The database handle: engines, the single SQLite writer, and migrations."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib import resources
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, Engine, create_engine, event, inspect
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
+
+
+class StoreError(Exception):
+    """A storage operation could not be carried out (bad URL, unreachable database...)."""
+
+
+def normalise_url(url: str) -> str:
+    """Accept ``postgresql://`` and ``postgres://`` URLs and use psycopg 3 for them."""
+    try:
+        parsed = make_url(url)
+    except Exception as exc:  # sqlalchemy raises ArgumentError with a terse message
+        raise StoreError(f"not a database URL: {url!r}") from exc
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    elif parsed.drivername not in ("sqlite", "sqlite+pysqlite", "postgresql+psycopg"):
+        raise StoreError(
+            f"unsupported database {parsed.drivername!r}: use sqlite:/// or postgresql://"
+        )
+    return parsed.render_as_string(hide_password=False)
+
+
+class Store:
+    """One node database.
+
+    SQLite: every write goes through one writer (a process-wide lock plus
+    ``BEGIN IMMEDIATE``), reads run in parallel under WAL. PostgreSQL: writers
+    serialise on the date_added counter row, which is what keeps the paging
+    cursor gap-free (see ``store.objects``).
+    """
+
+    def __init__(self, url: str, *, sqlite_synchronous: str = "NORMAL") -> None:
+        self.url = normalise_url(url)
+        self.dialect = make_url(self.url).get_backend_name()
+        self._write_lock = threading.Lock()
+        if self.dialect == "sqlite":
+            self.engine = self._sqlite_engine(sqlite_synchronous)
+        else:
+            self.engine = create_engine(
+                self.url, pool_size=8, max_overflow=8, pool_pre_ping=True, future=True
+            )
+        self._writer: Engine = self.engine.execution_options(bayanihan_write=True)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.dialect == "sqlite"
+
+    def _sqlite_engine(self, synchronous: str) -> Engine:
+        engine = create_engine(
+            self.url,
+            connect_args={"check_same_thread": False, "timeout": 60},
+            poolclass=NullPool if ":memory:" in self.url else None,
+        )
+
+        @event.listens_for(engine, "connect")
+        def _connect(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute(f"PRAGMA synchronous={synchronous}")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=60000")
+            cursor.execute("PRAGMA cache_size=-65536")
+            cursor.execute("PRAGMA temp_store=MEMORY")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _begin(conn: Connection) -> None:
+            mode = "IMMEDIATE" if conn.get_execution_options().get("bayanihan_write") else ""
+            conn.exec_driver_sql(f"BEGIN {mode}".strip())
+
+        return engine
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A connection in a read transaction."""
+        with self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A connection in the one write transaction; commits on success, rolls back on error."""
+        if self.is_sqlite:
+            with self._write_lock, self._writer.connect() as conn, conn.begin():
+                yield conn
+        else:
+            with self._writer.connect() as conn, conn.begin():
+                yield conn
+
+    def migrate(self) -> None:
+        """Create or upgrade the schema to the newest migration shipped in the package."""
+        with self.engine.begin() as conn:
+            config = alembic_config(self.url)
+            config.attributes["connection"] = conn
+            command.upgrade(config, "head")
+
+    def is_initialised(self) -> bool:
+        with self.engine.connect() as conn:
+            return inspect(conn).has_table("node")
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def alembic_config(url: str) -> Config:
+    """Alembic configuration pointing at the migrations inside the installed package."""
+    config = Config()
+    location = resources.files("bayanihan.store") / "migrations"
+    config.set_main_option("script_location", str(location))
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return config

@@ -1,0 +1,83 @@
+"""API keys, kept only as SHA-256 hashes of 256-bit random secrets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, insert, select, update
+
+from bayanihan.store.schema import api_keys, orgs
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRecord:
+    row_id: int
+    prefix: str
+    org_row: int
+    org_identity: str
+    org_name: str
+    role: str
+    label: str | None
+    created: int
+    revoked: int | None
+
+
+_COLUMNS = (
+    api_keys.c.row_id,
+    api_keys.c.prefix,
+    api_keys.c.org_row,
+    orgs.c.identity_id,
+    orgs.c.name,
+    api_keys.c.role,
+    api_keys.c.label,
+    api_keys.c.created,
+    api_keys.c.revoked,
+)
+_JOINED = api_keys.join(orgs, orgs.c.row_id == api_keys.c.org_row)
+
+
+def add_key(
+    conn: Connection,
+    *,
+    key_hash: str,
+    prefix: str,
+    org_row: int,
+    role: str,
+    label: str | None,
+    created: int,
+) -> int:
+    result = conn.execute(
+        insert(api_keys).values(
+            key_hash=key_hash,
+            prefix=prefix,
+            org_row=org_row,
+            role=role,
+            label=label,
+            created=created,
+        )
+    )
+    assert result.inserted_primary_key is not None
+    return int(result.inserted_primary_key[0])
+
+
+def key_by_hash(conn: Connection, key_hash: str) -> KeyRecord | None:
+    row = conn.execute(
+        select(*_COLUMNS).select_from(_JOINED).where(api_keys.c.key_hash == key_hash)
+    ).first()
+    return None if row is None else KeyRecord(*row)
+
+
+def list_keys(conn: Connection, *, org_row: int | None = None) -> list[KeyRecord]:
+    query = select(*_COLUMNS).select_from(_JOINED).order_by(api_keys.c.row_id)
+    if org_row is not None:
+        query = query.where(api_keys.c.org_row == org_row)
+    return [KeyRecord(*r) for r in conn.execute(query)]
+
+
+def revoke_key(conn: Connection, *, row_id: int, when: int) -> bool:
+    result = conn.execute(
+        update(api_keys)
+        .where(api_keys.c.row_id == row_id, api_keys.c.revoked.is_(None))
+        .values(revoked=when)
+    )
+    return result.rowcount > 0

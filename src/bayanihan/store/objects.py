@@ -1,0 +1,441 @@
+"""STIX object versions: idempotent writes, gap-free paging, visibility in SQL.
+
+A *lineage* is every version of one object id written by one organisation.
+For SDOs and SROs an id belongs to a single organisation (the intake refuses a
+second author); SCOs carry deterministic ids and no timestamps, so each
+organisation that reports the same observable keeps its own copy with its own
+markings.
+
+``date_added`` is allocated from a counter row inside the write transaction.
+On SQLite the single writer already orders commits; on PostgreSQL the
+``SELECT ... FOR UPDATE`` on that row serialises object writers, so a
+transaction that holds a lower ``date_added`` has always committed before a
+higher one is handed out: a reader paging by ``date_added`` never skips a row
+that commits later.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    and_,
+    delete,
+    false,
+    insert,
+    or_,
+    select,
+    true,
+    update,
+)
+
+from bayanihan.policy.visibility import ReadScope
+from bayanihan.store.schema import audience_members, audiences, counters, objects, tombstones
+
+_CHUNK = 900
+_CLOCK = "date_added"
+
+STORED = "stored"
+DUPLICATE = "duplicate"
+
+
+@dataclass(slots=True)
+class NewVersion:
+    """One object version ready to be stored (validated, attributed, audience decided)."""
+
+    id: str
+    type: str
+    spec_version: str
+    version: int
+    created: int | None
+    created_by_ref: str | None
+    author_org: int
+    revoked: bool
+    tlp: str
+    markings: str | None
+    confidence: int | None
+    valid_until: int | None
+    origin: str
+    audience: frozenset[int] | None
+    collection_row: int
+    body: bytes
+
+
+@dataclass(slots=True)
+class _Lineage:
+    """What is known of one (id, author) while a batch is written."""
+
+    versions: dict[int, int] = field(default_factory=dict)  # version -> date_added (0: new)
+    latest: int | None = None
+    latest_ref: tuple[str, int] | None = None  # ("db", date_added) or ("new", index)
+    latest_revoked: bool = False
+    first: int | None = None
+    first_ref: tuple[str, int] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class VersionSpec:
+    """``match[version]``: any of last / first / all / exact timestamps."""
+
+    last: bool = False
+    first: bool = False
+    all: bool = False
+    exact: frozenset[int] = frozenset()
+
+
+LAST = VersionSpec(last=True)
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectQuery:
+    scope: ReadScope
+    collection_row: int | None = None  # None: every collection (a collection of scope "all")
+    after: int | None = None  # date_added strictly greater than this
+    ids: frozenset[str] = frozenset()
+    types: frozenset[str] = frozenset()
+    spec_versions: frozenset[str] = frozenset()
+    versions: VersionSpec = LAST
+    limit: int = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class ManifestRow:
+    date_added: int
+    id: str
+    version: int
+    spec_version: str
+
+
+def next_date_added(conn: Connection, count: int, *, now: int) -> int:
+    """Reserve ``count`` consecutive date_added values; returns the first.
+
+    Values never go backwards (a clock stepping back only slows them to +1 µs)
+    and are never reused, even after deletions.
+    """
+    query = select(counters.c.value).where(counters.c.name == _CLOCK)
+    if conn.dialect.name != "sqlite":
+        query = query.with_for_update()
+    last = conn.execute(query).scalar()
+    if last is None:
+        conn.execute(insert(counters).values(name=_CLOCK, value=0))
+        last = 0
+    start = max(now, last + 1)
+    conn.execute(update(counters).where(counters.c.name == _CLOCK).values(value=start + count - 1))
+    return start
+
+
+def lock_writes(conn: Connection) -> None:
+    """Take the object-write lock early in a transaction (PostgreSQL; SQLite has one writer)."""
+    if conn.dialect.name != "sqlite":
+        conn.execute(select(counters.c.value).where(counters.c.name == _CLOCK).with_for_update())
+
+
+def _chunks(values: Sequence[Any]) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(values), _CHUNK):
+        yield values[start : start + _CHUNK]
+
+
+def audience_rows(conn: Connection, sets: Iterable[frozenset[int]]) -> dict[frozenset[int], int]:
+    """The audiences row for each distinct organisation set, created when new."""
+    wanted = {",".join(map(str, sorted(s))): s for s in set(sets)}
+    if not wanted:
+        return {}
+    found: dict[frozenset[int], int] = {}
+    keys = list(wanted)
+    for chunk in _chunks(keys):
+        for row_id, members_key in conn.execute(
+            select(audiences.c.row_id, audiences.c.members_key).where(
+                audiences.c.members_key.in_(chunk)
+            )
+        ):
+            found[wanted[members_key]] = row_id
+    for members_key, members in wanted.items():
+        if members in found:
+            continue
+        result = conn.execute(insert(audiences).values(members_key=members_key))
+        assert result.inserted_primary_key is not None
+        row_id = int(result.inserted_primary_key[0])
+        conn.execute(
+            insert(audience_members), [{"audience_row": row_id, "org_row": m} for m in members]
+        )
+        found[members] = row_id
+    return found
+
+
+def _existing_lineages(
+    conn: Connection, ids: Sequence[str]
+) -> tuple[dict[tuple[str, int], _Lineage], dict[str, set[int]]]:
+    lineages: dict[tuple[str, int], _Lineage] = {}
+    authors: dict[str, set[int]] = {}
+    for chunk in _chunks(ids):
+        rows = conn.execute(
+            select(
+                objects.c.id,
+                objects.c.author_org,
+                objects.c.version,
+                objects.c.date_added,
+                objects.c.is_latest,
+                objects.c.is_first,
+                objects.c.revoked,
+            ).where(objects.c.id.in_(chunk))
+        )
+        for object_id, author, version, date_added, is_latest, is_first, revoked in rows:
+            authors.setdefault(object_id, set()).add(author)
+            lineage = lineages.setdefault((object_id, author), _Lineage())
+            lineage.versions[version] = date_added
+            if is_latest:
+                lineage.latest, lineage.latest_ref = version, ("db", date_added)
+                lineage.latest_revoked = bool(revoked)
+            if is_first:
+                lineage.first, lineage.first_ref = version, ("db", date_added)
+    return lineages, authors
+
+
+def insert_versions(
+    conn: Connection,
+    versions: Sequence[NewVersion],
+    *,
+    now: int,
+    owner_names: dict[int, str] | None = None,
+) -> list[tuple[str, int]]:
+    """Store new versions; returns, per input, (STORED, DUPLICATE or a rejection reason,
+    the date_added of the stored version or 0).
+
+    Must run inside ``Store.write()``. A version already held is a no-op; an
+    older version than the newest is kept as history; a newer one supersedes.
+    """
+    lock_writes(conn)
+    outcomes: list[tuple[str, int]] = [("", 0)] * len(versions)
+    stored_at: list[int] = []  # index into outcomes of each new row
+    lineages, authors = _existing_lineages(conn, sorted({v.id for v in versions}))
+    rows: list[dict[str, Any]] = []
+    flags: list[tuple[bool, bool]] = []
+    clear_latest: list[int] = []  # date_added of stored rows no longer latest
+    clear_first: list[int] = []
+    for index, item in enumerate(versions):
+        owners = authors.setdefault(item.id, set())
+        if item.created is not None and owners and item.author_org not in owners:
+            owner = next(iter(owners))
+            name = (owner_names or {}).get(owner, f"organisation #{owner}")
+            outcomes[index] = (
+                f"object id {item.id} belongs to {name}; an org may not write as another",
+                0,
+            )
+            continue
+        lineage = lineages.setdefault((item.id, item.author_org), _Lineage())
+        if item.version in lineage.versions:
+            outcomes[index] = (DUPLICATE, lineage.versions[item.version])
+            continue
+        if lineage.latest_revoked and lineage.latest is not None and item.version > lineage.latest:
+            outcomes[index] = (
+                f"object {item.id} is revoked; a revoked object gets no new versions",
+                0,
+            )
+            continue
+        is_latest = lineage.latest is None or item.version > lineage.latest
+        is_first = lineage.first is None or item.version < lineage.first
+        position = len(rows)
+        if is_latest:
+            _unflag(lineage.latest_ref, flags, clear_latest, 0)
+            lineage.latest, lineage.latest_ref = item.version, ("new", position)
+            lineage.latest_revoked = item.revoked
+        if is_first:
+            _unflag(lineage.first_ref, flags, clear_first, 1)
+            lineage.first, lineage.first_ref = item.version, ("new", position)
+        lineage.versions[item.version] = 0
+        owners.add(item.author_org)
+        flags.append((is_latest, is_first))
+        rows.append(_row(item))
+        stored_at.append(index)
+    if not rows:
+        return outcomes
+    audience_ids = audience_rows(conn, (v.audience for v in versions if v.audience is not None))
+    start = next_date_added(conn, len(rows), now=now)
+    for offset, (row, (is_latest, is_first)) in enumerate(zip(rows, flags, strict=True)):
+        row["date_added"] = start + offset
+        row["is_latest"] = is_latest
+        row["is_first"] = is_first
+        members = row.pop("_audience")
+        row["audience"] = None if members is None else audience_ids[members]
+        outcomes[stored_at[offset]] = (STORED, start + offset)
+    for chunk in _chunks(clear_latest):
+        conn.execute(update(objects).where(objects.c.date_added.in_(chunk)).values(is_latest=False))
+    for chunk in _chunks(clear_first):
+        conn.execute(update(objects).where(objects.c.date_added.in_(chunk)).values(is_first=False))
+    conn.execute(insert(objects), rows)
+    return outcomes
+
+
+def _unflag(
+    ref: tuple[str, int] | None, flags: list[tuple[bool, bool]], stored: list[int], slot: int
+) -> None:
+    if ref is None:
+        return
+    where, key = ref
+    if where == "db":
+        stored.append(key)
+    else:
+        current = list(flags[key])
+        current[slot] = False
+        flags[key] = (current[0], current[1])
+
+
+def _row(item: NewVersion) -> dict[str, Any]:
+    return {
+        "id": item.id,
+        "type": item.type,
+        "spec_version": item.spec_version,
+        "version": item.version,
+        "created": item.created,
+        "created_by_ref": item.created_by_ref,
+        "author_org": item.author_org,
+        "revoked": item.revoked,
+        "tlp": item.tlp,
+        "markings": item.markings,
+        "confidence": item.confidence,
+        "valid_until": item.valid_until,
+        "origin": item.origin,
+        "_audience": item.audience,
+        "collection_row": item.collection_row,
+        "body": item.body,
+    }
+
+
+def visible(scope: ReadScope) -> ColumnElement[bool]:
+    """The SQL rendering of a ReadScope (the policy module decides the scope)."""
+    if scope.everything:
+        return true()
+    clauses: list[ColumnElement[bool]] = []
+    if scope.community:
+        clauses.append(objects.c.audience.is_(None))
+    if scope.org_rows:
+        clauses.append(
+            objects.c.audience.in_(
+                select(audience_members.c.audience_row).where(
+                    audience_members.c.org_row.in_(sorted(scope.org_rows))
+                )
+            )
+        )
+    condition = or_(*clauses) if clauses else false()
+    if scope.clear_only:
+        condition = and_(objects.c.tlp == "clear", condition)
+    return condition
+
+
+def _where(query: ObjectQuery) -> list[ColumnElement[bool]]:
+    where: list[ColumnElement[bool]] = [visible(query.scope)]
+    if query.after is not None:
+        where.append(objects.c.date_added > query.after)
+    if query.collection_row is not None:
+        where.append(objects.c.collection_row == query.collection_row)
+    if query.ids:
+        where.append(objects.c.id.in_(sorted(query.ids)))
+    if query.types:
+        where.append(objects.c.type.in_(sorted(query.types)))
+    if query.spec_versions:
+        where.append(objects.c.spec_version.in_(sorted(query.spec_versions)))
+    spec = query.versions
+    if not spec.all:
+        choices: list[ColumnElement[bool]] = []
+        if spec.last:
+            choices.append(objects.c.is_latest.is_(True))
+        if spec.first:
+            choices.append(objects.c.is_first.is_(True))
+        if spec.exact:
+            choices.append(objects.c.version.in_(sorted(spec.exact)))
+        where.append(or_(*choices) if choices else false())
+    return where
+
+
+def list_bodies(conn: Connection, query: ObjectQuery) -> list[tuple[int, bytes]]:
+    """(date_added, stored bytes) of up to ``limit + 1`` matching versions, oldest first.
+
+    One row more than asked tells the caller whether there are more.
+    """
+    rows = conn.execute(
+        select(objects.c.date_added, objects.c.body)
+        .where(*_where(query))
+        .order_by(objects.c.date_added)
+        .limit(query.limit + 1)
+    )
+    return [(int(d), bytes(b)) for d, b in rows]
+
+
+def list_manifest(conn: Connection, query: ObjectQuery) -> list[ManifestRow]:
+    rows = conn.execute(
+        select(objects.c.date_added, objects.c.id, objects.c.version, objects.c.spec_version)
+        .where(*_where(query))
+        .order_by(objects.c.date_added)
+        .limit(query.limit + 1)
+    )
+    return [ManifestRow(*r) for r in rows]
+
+
+def count_objects(conn: Connection, scope: ReadScope) -> int:
+    from sqlalchemy import func
+
+    return int(
+        conn.execute(
+            select(func.count()).select_from(objects).where(visible(scope), objects.c.is_latest)
+        ).scalar_one()
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class StoredVersion:
+    date_added: int
+    author_org: int
+    version: int
+
+
+def matching_versions(conn: Connection, query: ObjectQuery) -> list[StoredVersion]:
+    """Every matching version (no paging): what a DELETE would remove."""
+    rows = conn.execute(
+        select(objects.c.date_added, objects.c.author_org, objects.c.version)
+        .where(*_where(query))
+        .order_by(objects.c.date_added)
+    )
+    return [StoredVersion(*r) for r in rows]
+
+
+def delete_versions(
+    conn: Connection, *, object_id: str, doomed: Sequence[StoredVersion], by_org: int, now: int
+) -> None:
+    """Remove versions of one object, re-flag what remains, and leave a tombstone."""
+    if not doomed:
+        return
+    lock_writes(conn)
+    for chunk in _chunks([v.date_added for v in doomed]):
+        conn.execute(delete(objects).where(objects.c.date_added.in_(chunk)))
+    for author in sorted({v.author_org for v in doomed}):
+        _reflag(conn, object_id=object_id, author_org=author)
+    conn.execute(
+        insert(tombstones).values(
+            id=object_id,
+            versions=",".join(str(v.version) for v in doomed),
+            org_row=by_org,
+            deleted=now,
+        )
+    )
+
+
+def _reflag(conn: Connection, *, object_id: str, author_org: int) -> None:
+    rows = conn.execute(
+        select(objects.c.date_added, objects.c.version).where(
+            objects.c.id == object_id, objects.c.author_org == author_org
+        )
+    ).all()
+    if not rows:
+        return
+    latest = max(rows, key=lambda r: (r[1], r[0]))[0]
+    first = min(rows, key=lambda r: (r[1], r[0]))[0]
+    lineage = and_(objects.c.id == object_id, objects.c.author_org == author_org)
+    conn.execute(
+        update(objects)
+        .where(lineage)
+        .values(is_latest=objects.c.date_added == latest, is_first=objects.c.date_added == first)
+    )

@@ -1,0 +1,114 @@
+"""Organisations and the node's own record."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, insert, select
+
+from bayanihan.store.schema import node, orgs
+
+
+@dataclass(frozen=True, slots=True)
+class OrgRecord:
+    row_id: int
+    identity_id: str
+    name: str
+    country: str
+    sector: str | None
+    parent_row: int | None
+    local: bool
+    created: int
+
+
+@dataclass(frozen=True, slots=True)
+class NodeRecord:
+    name: str
+    country: str
+    identity_id: str
+    org_row: int
+    created: int
+
+
+def _org(row: object) -> OrgRecord:
+    return OrgRecord(*row)  # type: ignore[misc]
+
+
+_COLUMNS = (
+    orgs.c.row_id,
+    orgs.c.identity_id,
+    orgs.c.name,
+    orgs.c.country,
+    orgs.c.sector,
+    orgs.c.parent_row,
+    orgs.c.local,
+    orgs.c.created,
+)
+
+
+def add_org(
+    conn: Connection,
+    *,
+    identity_id: str,
+    name: str,
+    country: str,
+    sector: str | None,
+    parent_row: int | None,
+    local: bool,
+    created: int,
+) -> OrgRecord:
+    result = conn.execute(
+        insert(orgs).values(
+            identity_id=identity_id,
+            name=name,
+            country=country,
+            sector=sector,
+            parent_row=parent_row,
+            local=local,
+            created=created,
+        )
+    )
+    row_id = result.inserted_primary_key[0] if result.inserted_primary_key else None
+    assert row_id is not None
+    return OrgRecord(row_id, identity_id, name, country, sector, parent_row, local, created)
+
+
+def org_by_name(conn: Connection, name: str) -> OrgRecord | None:
+    row = conn.execute(select(*_COLUMNS).where(orgs.c.name == name)).first()
+    return None if row is None else _org(row)
+
+
+def org_by_identity(conn: Connection, identity_id: str) -> OrgRecord | None:
+    row = conn.execute(select(*_COLUMNS).where(orgs.c.identity_id == identity_id)).first()
+    return None if row is None else _org(row)
+
+
+def org_by_row(conn: Connection, row_id: int) -> OrgRecord | None:
+    row = conn.execute(select(*_COLUMNS).where(orgs.c.row_id == row_id)).first()
+    return None if row is None else _org(row)
+
+
+def list_orgs(conn: Connection) -> list[OrgRecord]:
+    return [_org(r) for r in conn.execute(select(*_COLUMNS).order_by(orgs.c.name))]
+
+
+def get_node(conn: Connection) -> NodeRecord | None:
+    row = conn.execute(
+        select(node.c.name, node.c.country, node.c.identity_id, node.c.org_row, node.c.created)
+    ).first()
+    return None if row is None else NodeRecord(*row)
+
+
+def set_node(
+    conn: Connection, *, name: str, country: str, identity_id: str, org_row: int, created: int
+) -> None:
+    conn.execute(
+        insert(node).values(
+            row_id=1,
+            name=name,
+            country=country,
+            identity_id=identity_id,
+            org_row=org_row,
+            created=created,
+        )
+    )

@@ -1,0 +1,173 @@
+"""Tables of a node's database.
+
+Timestamps are integers (microseconds since the Unix epoch) so that ordering is
+exact on every backend. ``objects.date_added`` is the primary key: strictly
+increasing per node, never reused, and the TAXII paging cursor.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+# SQLite makes a column declared exactly INTEGER PRIMARY KEY the rowid: range scans on
+# date_added then walk the table itself, the fastest path SQLite has.
+_BIGINT_KEY = BigInteger().with_variant(Integer(), "sqlite")
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+node = Table(
+    "node",
+    metadata,
+    Column("row_id", Integer, primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("country", String(2), nullable=False),
+    Column("identity_id", Text, nullable=False),
+    Column("org_row", Integer, ForeignKey("orgs.row_id"), nullable=False),
+    Column("created", BigInteger, nullable=False),
+)
+
+orgs = Table(
+    "orgs",
+    metadata,
+    Column("row_id", Integer, primary_key=True, autoincrement=True),
+    Column("identity_id", Text, nullable=False, unique=True),
+    Column("name", Text, nullable=False, unique=True),
+    Column("country", String(2), nullable=False),
+    Column("sector", Text),
+    Column("parent_row", Integer, ForeignKey("orgs.row_id")),
+    Column("local", Boolean, nullable=False),
+    Column("created", BigInteger, nullable=False),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("row_id", Integer, primary_key=True, autoincrement=True),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("prefix", String(16), nullable=False),
+    Column("org_row", Integer, ForeignKey("orgs.row_id"), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("label", Text),
+    Column("created", BigInteger, nullable=False),
+    Column("revoked", BigInteger),
+)
+
+api_roots = Table(
+    "api_roots",
+    metadata,
+    Column("row_id", Integer, primary_key=True, autoincrement=True),
+    Column("path", String(64), nullable=False, unique=True),
+    Column("title", Text, nullable=False),
+    Column("description", Text),
+)
+
+collections = Table(
+    "collections",
+    metadata,
+    Column("row_id", Integer, primary_key=True, autoincrement=True),
+    Column("id", String(36), nullable=False, unique=True),
+    Column("api_root_row", Integer, ForeignKey("api_roots.row_id"), nullable=False),
+    Column("title", Text, nullable=False),
+    Column("description", Text),
+    # "all": every object the reader may see; "own": only objects written into it
+    Column("scope", String(16), nullable=False),
+    Column("is_default", Boolean, nullable=False),
+)
+
+# A distinct set of organisations that may see an object. Objects point at one;
+# NULL means the whole community (TLP:CLEAR and TLP:GREEN).
+audiences = Table(
+    "audiences",
+    metadata,
+    Column("row_id", Integer, primary_key=True, autoincrement=True),
+    Column("members_key", Text, nullable=False, unique=True),
+)
+
+audience_members = Table(
+    "audience_members",
+    metadata,
+    Column("audience_row", Integer, ForeignKey("audiences.row_id"), primary_key=True),
+    Column("org_row", Integer, ForeignKey("orgs.row_id"), primary_key=True),
+    Index("ix_audience_members_org", "org_row", "audience_row"),
+)
+
+objects = Table(
+    "objects",
+    metadata,
+    Column("date_added", _BIGINT_KEY, primary_key=True, autoincrement=False),
+    Column("id", Text, nullable=False),
+    Column("type", Text, nullable=False),
+    Column("spec_version", String(8), nullable=False),
+    # version = modified, else created, else 0 (SCOs carry neither)
+    Column("version", BigInteger, nullable=False),
+    Column("created", BigInteger),
+    Column("created_by_ref", Text),
+    Column("author_org", Integer, ForeignKey("orgs.row_id"), nullable=False),
+    Column("revoked", Boolean, nullable=False),
+    Column("tlp", String(16), nullable=False),
+    Column("markings", Text),
+    Column("confidence", Integer),
+    Column("valid_until", BigInteger),
+    Column("origin", Text, nullable=False),
+    Column("audience", Integer, ForeignKey("audiences.row_id")),
+    Column("collection_row", Integer, ForeignKey("collections.row_id"), nullable=False),
+    Column("is_latest", Boolean, nullable=False),
+    Column("is_first", Boolean, nullable=False),
+    Column("body", LargeBinary, nullable=False),
+    UniqueConstraint("id", "author_org", "version"),
+    Index("ix_objects_type_date_added", "type", "date_added"),
+)
+
+# The node's monotonic counters (the date_added clock).
+counters = Table(
+    "counters",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("value", BigInteger, nullable=False),
+)
+
+statuses = Table(
+    "statuses",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("api_root_row", Integer, ForeignKey("api_roots.row_id"), nullable=False),
+    Column("org_row", Integer, ForeignKey("orgs.row_id"), nullable=False),
+    Column("request_timestamp", BigInteger, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("total_count", Integer, nullable=False),
+    Column("success_count", Integer, nullable=False),
+    Column("failure_count", Integer, nullable=False),
+    Column("pending_count", Integer, nullable=False),
+    Column("details", LargeBinary, nullable=False),
+)
+
+# Objects deleted at this node, so that later issues can tell peers.
+tombstones = Table(
+    "tombstones",
+    metadata,
+    Column("row_id", Integer, primary_key=True, autoincrement=True),
+    Column("id", Text, nullable=False),
+    Column("versions", Text, nullable=False),
+    Column("org_row", Integer, ForeignKey("orgs.row_id"), nullable=False),
+    Column("deleted", BigInteger, nullable=False),
+)

@@ -1,0 +1,4 @@
+"""TAXII 2.1 service logic, independent of the HTTP framework that serves it."""
+
+TAXII_MEDIA_TYPE = "application/taxii+json;version=2.1"
+STIX_MEDIA_TYPE = "application/stix+json;version=2.1"

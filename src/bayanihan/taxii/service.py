@@ -1,0 +1,449 @@
+"""TAXII 2.1 resources built from the store, for one principal at a time.
+
+Object bodies go out as the bytes they were stored as: an envelope is the
+stored JSON joined with commas, never decoded and encoded again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from bayanihan.ingest.intake import IntakeOptions, Outcome, store_batch
+from bayanihan.node import Node
+from bayanihan.policy.principal import Principal
+from bayanihan.policy.roles import Action
+from bayanihan.policy.visibility import PUBLIC_SCOPE, ReadScope, read_scope
+from bayanihan.stix.timestamps import format_timestamp
+from bayanihan.store import objects as object_store
+from bayanihan.store import orgs as org_store
+from bayanihan.store import taxii as taxii_store
+from bayanihan.store.objects import VersionSpec
+from bayanihan.store.taxii import ApiRootRecord, CollectionRecord, StatusRecord
+from bayanihan.taxii import STIX_MEDIA_TYPE, TAXII_MEDIA_TYPE
+from bayanihan.taxii.errors import TaxiiError
+from bayanihan.taxii.filters import (
+    KNOWN,
+    Filters,
+    encode_token,
+    parse_filters,
+)
+
+_OBJECT_FILTERS = frozenset(
+    {"added_after", "limit", "next", "match[version]", "match[spec_version]"}
+)
+_VERSIONS_FILTERS = frozenset({"added_after", "limit", "next", "match[spec_version]"})
+_DELETE_FILTERS = frozenset({"match[version]", "match[spec_version]"})
+_BATCH = 1000
+
+
+@dataclass(slots=True)
+class Page:
+    """A TAXII response body plus the date_added headers."""
+
+    body: bytes
+    first: int | None = None
+    last: int | None = None
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def header_items(self) -> dict[str, str]:
+        headers = dict(self.headers)
+        if self.first is not None and self.last is not None:
+            headers["X-TAXII-Date-Added-First"] = format_timestamp(self.first)
+            headers["X-TAXII-Date-Added-Last"] = format_timestamp(self.last)
+        return headers
+
+
+def _json(document: Any, status: int = 200) -> Page:
+    return Page(body=orjson.dumps(document), status=status)
+
+
+class TaxiiService:
+    def __init__(self, node: Node) -> None:
+        self.node = node
+        self.settings = node.settings
+
+    # -- lookups ------------------------------------------------------------------------
+
+    def _root(self, path: str) -> ApiRootRecord:
+        with self.node.store.read() as conn:
+            for root in taxii_store.list_api_roots(conn):
+                if root.path == path:
+                    return root
+        raise TaxiiError(404, "Unknown API root", f"there is no API root {path!r} on this server")
+
+    def _collection(self, root: ApiRootRecord, collection_id: str) -> CollectionRecord:
+        with self.node.store.read() as conn:
+            for collection in taxii_store.list_collections(conn, api_root_row=root.row_id):
+                if collection.id == collection_id:
+                    return collection
+        raise TaxiiError(404, "Unknown collection", f"no collection {collection_id!r} here")
+
+    @staticmethod
+    def _require(principal: Principal, action: Action, what: str) -> None:
+        if not principal.can(action):
+            raise TaxiiError(403, "Forbidden", f"a {principal.role} key may not {what}")
+
+    def _scope(self, principal: Principal | None) -> ReadScope:
+        return PUBLIC_SCOPE if principal is None else read_scope(principal)
+
+    # -- discovery, API root, collections -----------------------------------------------
+
+    def discovery(self, base: str) -> Page:
+        record = self.node.node_record()
+        with self.node.store.read() as conn:
+            roots = taxii_store.list_api_roots(conn)
+        urls = [f"{base}{root.path}/" for root in roots]
+        document: dict[str, Any] = {
+            "title": f"Bayanihan node {record.name}",
+            "description": f"TAXII 2.1 server of the Bayanihan node {record.name} "
+            f"({record.country}).",
+            "api_roots": urls,
+        }
+        if urls:
+            document["default"] = urls[0]
+        return _json(document)
+
+    def api_root(self, path: str) -> Page:
+        root = self._root(path)
+        document: dict[str, Any] = {
+            "title": root.title,
+            "versions": [TAXII_MEDIA_TYPE],
+            "max_content_length": self.settings.max_content_length,
+        }
+        if root.description:
+            document["description"] = root.description
+        return _json(document)
+
+    def _collection_resource(
+        self, principal: Principal, collection: CollectionRecord
+    ) -> dict[str, Any]:
+        document: dict[str, Any] = {
+            "id": collection.id,
+            "title": collection.title,
+            "can_read": principal.can(Action.READ),
+            "can_write": principal.can(Action.WRITE),
+            "media_types": [STIX_MEDIA_TYPE],
+        }
+        if collection.description:
+            document["description"] = collection.description
+        return document
+
+    def collections(self, principal: Principal, path: str) -> Page:
+        root = self._root(path)
+        with self.node.store.read() as conn:
+            found = taxii_store.list_collections(conn, api_root_row=root.row_id)
+        resources = [self._collection_resource(principal, c) for c in found]
+        return _json({"collections": resources} if resources else {})
+
+    def collection(self, principal: Principal, path: str, collection_id: str) -> Page:
+        collection = self._collection(self._root(path), collection_id)
+        return _json(self._collection_resource(principal, collection))
+
+    # -- reads --------------------------------------------------------------------------
+
+    def _query(
+        self, principal: Principal, collection: CollectionRecord, filters: Filters, **extra: Any
+    ) -> object_store.ObjectQuery:
+        self._require(principal, Action.READ, "read objects")
+        return object_store.ObjectQuery(
+            scope=self._scope(principal),
+            collection_row=None if collection.scope == "all" else collection.row_id,
+            after=filters.after,
+            ids=extra.get("ids", filters.ids),
+            types=filters.types,
+            spec_versions=filters.spec_versions,
+            versions=extra.get("versions", filters.versions),
+            limit=filters.limit,
+        )
+
+    def _filters(
+        self, params: Mapping[str, Sequence[str]], allowed: frozenset[str] = KNOWN, **kw: Any
+    ) -> Filters:
+        return parse_filters(
+            params,
+            default_limit=self.settings.page_limit,
+            max_limit=self.settings.max_page_limit,
+            allowed=allowed,
+            **kw,
+        )
+
+    def get_objects(
+        self,
+        principal: Principal,
+        path: str,
+        collection_id: str,
+        params: Mapping[str, Sequence[str]],
+        *,
+        object_id: str | None = None,
+    ) -> Page:
+        collection = self._collection(self._root(path), collection_id)
+        allowed = _OBJECT_FILTERS if object_id else KNOWN
+        filters = self._filters(params, allowed)
+        extra: dict[str, Any] = {"ids": frozenset({object_id})} if object_id else {}
+        query = self._query(principal, collection, filters, **extra)
+        with self.node.store.read() as conn:
+            rows = object_store.list_bodies(conn, query)
+            if object_id and not rows:
+                self._require_exists(conn, principal, collection, object_id)
+        more = len(rows) > filters.limit
+        rows = rows[: filters.limit]
+        if not rows:
+            return Page(body=b'{"more":false}')
+        head = (
+            b'{"more":true,"next":"' + encode_token(rows[-1][0]).encode() + b'",'
+            if more
+            else (b'{"more":false,')
+        )
+        body = head + b'"objects":[' + b",".join(r[1] for r in rows) + b"]}"
+        return Page(body=body, first=rows[0][0], last=rows[-1][0])
+
+    def _require_exists(
+        self, conn: Any, principal: Principal, collection: CollectionRecord, object_id: str
+    ) -> None:
+        probe = object_store.ObjectQuery(
+            scope=self._scope(principal),
+            collection_row=None if collection.scope == "all" else collection.row_id,
+            ids=frozenset({object_id}),
+            versions=VersionSpec(all=True),
+            limit=1,
+        )
+        if not object_store.list_manifest(conn, probe):
+            raise TaxiiError(404, "Unknown object", f"no object {object_id} in this collection")
+
+    def manifest(
+        self,
+        principal: Principal,
+        path: str,
+        collection_id: str,
+        params: Mapping[str, Sequence[str]],
+    ) -> Page:
+        collection = self._collection(self._root(path), collection_id)
+        filters = self._filters(params)
+        query = self._query(principal, collection, filters)
+        with self.node.store.read() as conn:
+            rows = object_store.list_manifest(conn, query)
+        more = len(rows) > filters.limit
+        rows = rows[: filters.limit]
+        if not rows:
+            return _json({"more": False})
+        records = [
+            {
+                "id": r.id,
+                "date_added": format_timestamp(r.date_added),
+                "version": format_timestamp(r.version or r.date_added),
+                "media_type": f"application/stix+json;version={r.spec_version}",
+            }
+            for r in rows
+        ]
+        document: dict[str, Any] = {"more": more, "objects": records}
+        if more:
+            document["next"] = encode_token(rows[-1].date_added)
+        page = _json(document)
+        page.first, page.last = rows[0].date_added, rows[-1].date_added
+        return page
+
+    def versions(
+        self,
+        principal: Principal,
+        path: str,
+        collection_id: str,
+        object_id: str,
+        params: Mapping[str, Sequence[str]],
+    ) -> Page:
+        collection = self._collection(self._root(path), collection_id)
+        filters = self._filters(params, _VERSIONS_FILTERS)
+        query = self._query(
+            principal,
+            collection,
+            filters,
+            ids=frozenset({object_id}),
+            versions=VersionSpec(all=True),
+        )
+        with self.node.store.read() as conn:
+            rows = object_store.list_manifest(conn, query)
+            if not rows:
+                self._require_exists(conn, principal, collection, object_id)
+        more = len(rows) > filters.limit
+        rows = rows[: filters.limit]
+        if not rows:
+            return _json({"more": False})
+        document: dict[str, Any] = {
+            "more": more,
+            "versions": [format_timestamp(r.version or r.date_added) for r in rows],
+        }
+        if more:
+            document["next"] = encode_token(rows[-1].date_added)
+        page = _json(document)
+        page.first, page.last = rows[0].date_added, rows[-1].date_added
+        return page
+
+    # -- writes -------------------------------------------------------------------------
+
+    def add_objects(self, principal: Principal, path: str, collection_id: str, body: bytes) -> Page:
+        root = self._root(path)
+        collection = self._collection(root, collection_id)
+        self._require(principal, Action.WRITE, "write objects")
+        envelope = parse_envelope(body)
+        options = IntakeOptions(
+            principal=principal,
+            collection_row=collection.row_id,
+            untagged=self.node.untagged_tlp,
+        )
+        request_timestamp = self.node.clock()
+        names = self.node.org_names()
+        outcomes: list[Outcome] = []
+        with self.node.store.write() as conn:
+            for start in range(0, len(envelope), _BATCH):
+                outcomes.extend(
+                    store_batch(
+                        conn,
+                        envelope[start : start + _BATCH],
+                        options,
+                        now=self.node.clock(),
+                        owner_names=names,
+                    )
+                )
+            record = status_record(
+                status_id=str(self.node.new_uuid()),
+                api_root_row=root.row_id,
+                org_row=principal.org_row,
+                request_timestamp=request_timestamp,
+                outcomes=outcomes,
+            )
+            taxii_store.add_status(conn, record)
+        return Page(body=status_body(record), status=202)
+
+    def delete_object(
+        self,
+        principal: Principal,
+        path: str,
+        collection_id: str,
+        object_id: str,
+        params: Mapping[str, Sequence[str]],
+    ) -> Page:
+        collection = self._collection(self._root(path), collection_id)
+        if not (principal.can(Action.DELETE_OWN_ORG) or principal.can(Action.DELETE_ANY)):
+            raise TaxiiError(
+                403,
+                "Forbidden",
+                f"a {principal.role} key may not delete objects; revoke the object instead "
+                "(post a new version with revoked: true)",
+            )
+        filters = self._filters(params, _DELETE_FILTERS, default_version="all")
+        query = object_store.ObjectQuery(
+            scope=self._scope(principal),
+            collection_row=None if collection.scope == "all" else collection.row_id,
+            ids=frozenset({object_id}),
+            spec_versions=filters.spec_versions,
+            versions=filters.versions,
+        )
+        with self.node.store.write() as conn:
+            doomed = object_store.matching_versions(conn, query)
+            if not doomed:
+                raise TaxiiError(404, "Unknown object", f"no object {object_id} to delete here")
+            if not principal.can(Action.DELETE_ANY) and any(
+                v.author_org != principal.org_row for v in doomed
+            ):
+                raise TaxiiError(
+                    403, "Forbidden", "an org-admin may only delete its own organisation's objects"
+                )
+            object_store.delete_versions(
+                conn,
+                object_id=object_id,
+                doomed=doomed,
+                by_org=principal.org_row,
+                now=self.node.clock(),
+            )
+        return Page(body=b"")
+
+    def status(self, principal: Principal, path: str, status_id: str) -> Page:
+        root = self._root(path)
+        with self.node.store.read() as conn:
+            record = taxii_store.get_status(conn, status_id=status_id, api_root_row=root.row_id)
+        if record is None or (
+            record.org_row != principal.org_row and not principal.can(Action.READ_ALL)
+        ):
+            raise TaxiiError(404, "Unknown status", f"no status {status_id!r} for this key")
+        return Page(body=status_body(record))
+
+    def describe(self) -> dict[str, Any]:
+        """Facts for the landing page."""
+        record = self.node.node_record()
+        with self.node.store.read() as conn:
+            roots = taxii_store.list_api_roots(conn)
+            public = object_store.count_objects(conn, PUBLIC_SCOPE)
+            org_count = len(org_store.list_orgs(conn))
+        return {"node": record, "roots": roots, "public_objects": public, "orgs": org_count}
+
+
+def parse_envelope(body: bytes) -> list[object]:
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise TaxiiError(
+            400, "Malformed JSON", f"the request body is not valid JSON: {exc}"
+        ) from None
+    if not isinstance(document, dict):
+        raise TaxiiError(400, "Not an envelope", "the body must be a TAXII envelope object")
+    objects = document.get("objects")
+    if not isinstance(objects, list):
+        raise TaxiiError(
+            400, "Not an envelope", "the envelope must hold an 'objects' list of STIX objects"
+        )
+    if not objects:
+        raise TaxiiError(400, "Empty envelope", "the envelope holds no objects")
+    return objects
+
+
+def status_record(
+    *,
+    status_id: str,
+    api_root_row: int,
+    org_row: int,
+    request_timestamp: int,
+    outcomes: Sequence[Outcome],
+) -> StatusRecord:
+    successes = [_detail(o) for o in outcomes if o.ok]
+    failures = [_detail(o) for o in outcomes if not o.ok]
+    details = orjson.dumps({"successes": successes, "failures": failures, "pendings": []})
+    return StatusRecord(
+        id=status_id,
+        api_root_row=api_root_row,
+        org_row=org_row,
+        request_timestamp=request_timestamp,
+        status="complete",
+        total_count=len(outcomes),
+        success_count=len(successes),
+        failure_count=len(failures),
+        pending_count=0,
+        details=details,
+    )
+
+
+def _detail(outcome: Outcome) -> dict[str, str]:
+    detail = {"id": outcome.id, "message": outcome.message}
+    if outcome.version:
+        detail["version"] = outcome.version
+    return detail
+
+
+def status_body(record: StatusRecord) -> bytes:
+    details = orjson.loads(record.details)
+    document: dict[str, Any] = {
+        "id": record.id,
+        "status": record.status,
+        "request_timestamp": format_timestamp(record.request_timestamp),
+        "total_count": record.total_count,
+        "success_count": record.success_count,
+        "failure_count": record.failure_count,
+        "pending_count": record.pending_count,
+    }
+    for name in ("successes", "failures", "pendings"):
+        if details.get(name):
+            document[name] = details[name]
+    return orjson.dumps(document)

@@ -1,0 +1,73 @@
+"""The application factory: one ASGI app per node, built from a ``Node``, never at import."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Mount, Route
+
+from bayanihan.node import Node
+from bayanihan.taxii import TAXII_MEDIA_TYPE
+from bayanihan.taxii.errors import error_body
+from bayanihan.taxii.service import TaxiiService
+from bayanihan.web.landing import landing_page
+from bayanihan.web.rest import rest_app
+from bayanihan.web.taxii_routes import taxii_routes
+
+
+def _error(request: Request, status: int, title: str, description: str | None) -> Response:
+    if request.url.path.startswith("/taxii2"):
+        return Response(
+            error_body(status, title, description), status_code=status, media_type=TAXII_MEDIA_TYPE
+        )
+    return Response(
+        orjson.dumps({"error": {"code": status, "message": description or title}}),
+        status_code=status,
+        media_type="application/json",
+    )
+
+
+def create_app(node: Node) -> Starlette:
+    service = TaxiiService(node)
+
+    async def healthz(_request: Request) -> Response:
+        def check() -> bool:
+            try:
+                node.node_record()
+            except Exception:
+                return False
+            return True
+
+        ok = await run_in_threadpool(check)
+        return Response(
+            orjson.dumps({"status": "ok" if ok else "unavailable"}),
+            status_code=200 if ok else 503,
+            media_type="application/json",
+        )
+
+    async def landing(_request: Request) -> Response:
+        facts = await run_in_threadpool(service.describe)
+        return Response(landing_page(facts), media_type="text/html; charset=utf-8")
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        titles = {404: "Not Found", 405: "Method Not Allowed", 400: "Bad Request"}
+        return _error(request, exc.status_code, titles.get(exc.status_code, "Error"), exc.detail)
+
+    async def server_error(request: Request, _exc: Exception) -> Response:
+        return _error(request, 500, "Internal Server Error", "the server failed; see its log")
+
+    handlers: dict[Any, Any] = {HTTPException: http_error, Exception: server_error}
+    routes = [
+        Route("/", landing),
+        Route("/healthz", healthz),
+        *taxii_routes(service),
+        Mount("/api/v1", app=rest_app(node)),
+    ]
+    return Starlette(routes=routes, exception_handlers=handlers)

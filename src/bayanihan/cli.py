@@ -122,6 +122,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         access_log=args.access_log,
         proxy_headers=False,
         server_header=False,
+        timeout_graceful_shutdown=5,
     )
     return 0
 

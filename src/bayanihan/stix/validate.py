@@ -21,7 +21,6 @@ from bayanihan.stix.properties import (
     MARKING,
     OPINION_VALUES,
     PREDEFINED_EXTENSIONS,
-    SCO,
     SCO_COMMON_NAMES,
     TLP1_LEVELS,
     TYPE_SPECS,
@@ -382,16 +381,21 @@ def _check_single_ref(name: str, value: object, target: RefTarget | None, errors
 
 
 def _check_ref_list(name: str, value: object, target: RefTarget | None, errors: Errors) -> None:
-    items = _nonempty_list(name, value, errors)
-    if items is None:
+    if type(value) is not list or not value:
+        _nonempty_list(name, value, errors)
         return
-    for index, item in enumerate(items):
-        object_type = _identifier_type(item)
-        if object_type is None:
+    match = _IDENTIFIER.fullmatch
+    for index, item in enumerate(value):
+        found = match(item) if type(item) is str else None
+        if found is not None:
+            object_type = found.group(1)
+            if 3 <= len(object_type) <= 250 and (target is None or target.allows(object_type)):
+                continue
+        if _identifier_type(item) is None:
             errors.append(
                 f"property '{name}[{index}]' must be an identifier <type>--<UUID>, not {item!r}"
             )
-        elif target is not None and not target.allows(object_type):
+        elif target is not None:
             errors.append(
                 f"property '{name}[{index}]' must reference {target.describe}, not {item!r}"
             )

@@ -7,19 +7,17 @@ document: no script or style is fetched from anywhere else.
 from __future__ import annotations
 
 from html import escape
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel
-from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bayanihan import __version__
 from bayanihan.node import Node
-from bayanihan.policy.principal import Principal
-from bayanihan.web.auth import CHALLENGE, authenticate
+from bayanihan.web.deps import CurrentPrincipal
 
 
 class NodePublic(BaseModel):
@@ -54,17 +52,7 @@ def rest_app(node: Node) -> FastAPI:
         openapi_url="/openapi.json",
     )
 
-    async def current_principal(request: Request) -> Principal:
-        principal = await run_in_threadpool(
-            authenticate, node, request.headers.get("authorization")
-        )
-        if principal is None:
-            raise StarletteHTTPException(
-                401, "an API key is required", headers={"WWW-Authenticate": CHALLENGE}
-            )
-        return principal
-
-    current = Annotated[Principal, Depends(current_principal)]
+    app.state.node = node
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -82,7 +70,7 @@ def rest_app(node: Node) -> FastAPI:
         )
 
     @app.get("/node", response_model=NodePublic, summary="This node")
-    def get_node(_principal: current) -> NodePublic:
+    def get_node(_principal: CurrentPrincipal) -> NodePublic:
         record = node.node_record()
         org_identity = next(o.identity_id for o in node.orgs() if o.row_id == record.org_row)
         return NodePublic(
@@ -96,7 +84,7 @@ def rest_app(node: Node) -> FastAPI:
     @app.get(
         "/whoami", response_model=PrincipalPublic, summary="The caller's organisation and role"
     )
-    def whoami(principal: current) -> PrincipalPublic:
+    def whoami(principal: CurrentPrincipal) -> PrincipalPublic:
         return PrincipalPublic(
             org_identity_id=principal.org_identity,
             org_name=principal.org_name,
@@ -104,7 +92,7 @@ def rest_app(node: Node) -> FastAPI:
         )
 
     @app.get("/orgs", response_model=list[OrgPublic], summary="Registered organisations")
-    def list_orgs(_principal: current) -> list[OrgPublic]:
+    def list_orgs(_principal: CurrentPrincipal) -> list[OrgPublic]:
         orgs = node.orgs()
         by_row = {o.row_id: o.identity_id for o in orgs}
         return [

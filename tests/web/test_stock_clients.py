@@ -7,7 +7,6 @@ import ssl
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -35,8 +34,19 @@ class ServeProcess:
     def start(self, verify: str | bool = False) -> ServeProcess:
         self.log = (self.workdir / f"serve-{self.port}.log").open("wb")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "bayanihan.cli", "--db", self.db, "serve", "--port",
-             str(self.port), "--log-level", "warning", *self.extra],
+            [
+                sys.executable,
+                "-m",
+                "bayanihan.cli",
+                "--db",
+                self.db,
+                "serve",
+                "--port",
+                str(self.port),
+                "--log-level",
+                "warning",
+                *self.extra,
+            ],
             cwd=self.workdir,
             stdout=subprocess.DEVNULL,
             stderr=self.log,
@@ -47,7 +57,9 @@ class ServeProcess:
                 self.log.close()
                 raise RuntimeError((self.workdir / f"serve-{self.port}.log").read_text())
             try:
-                context = ssl.create_default_context(cafile=verify) if isinstance(verify, str) else verify
+                context = (
+                    ssl.create_default_context(cafile=verify) if isinstance(verify, str) else verify
+                )
                 if httpx.get(self.url + "/healthz", verify=context, timeout=1).status_code == 200:
                     return self
             except httpx.HTTPError:
@@ -67,7 +79,9 @@ class ServeProcess:
 
 
 def _init(tmp_path: Path, db: str) -> tuple[str, str]:
-    assert run_cli("--db", db, "init", "--node-name", "Client Test", "--country", "SG").returncode == 0
+    assert (
+        run_cli("--db", db, "init", "--node-name", "Client Test", "--country", "SG").returncode == 0
+    )
     analyst = run_cli("--db", db, "key", "add", "--role", "org-admin").stdout.strip()
     assert run_cli("--db", db, "org", "add", "Bank B", "--country", "TH").returncode == 0
     other = run_cli("--db", db, "key", "add", "--role", "analyst", "--org", "Bank B").stdout.strip()
@@ -220,7 +234,9 @@ def test_server_killed_mid_write_loses_nothing_acknowledged(tmp_path: Path) -> N
             while not stop.is_set():
                 batch = [indicator(f"10.9.{i % 250}.{i // 250}") for i in range(200)]
                 try:
-                    response = client.post(url, content=__import__("orjson").dumps({"objects": batch}))
+                    response = client.post(
+                        url, content=__import__("orjson").dumps({"objects": batch})
+                    )
                 except httpx.HTTPError:
                     return
                 if response.status_code == 202:

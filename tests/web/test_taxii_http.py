@@ -109,7 +109,9 @@ def test_revoked_key_is_refused(server: ThreadServer, node: Node) -> None:
         ("text/html", 406),
     ],
 )
-def test_accept_header(server: ThreadServer, keys: dict[str, str], accept: str, status: int) -> None:
+def test_accept_header(
+    server: ThreadServer, keys: dict[str, str], accept: str, status: int
+) -> None:
     response = httpx.get(
         server.url + ROOT, headers={"Accept": accept, "Authorization": f"Bearer {keys['reader']}"}
     )
@@ -179,7 +181,9 @@ def test_paging_with_limit_next_more_and_headers(
         assert [o["id"] for o in response.json()["objects"]] == seen[10:]
 
 
-def test_get_returns_the_stored_bytes(server: ThreadServer, node: Node, keys: dict[str, str]) -> None:
+def test_get_returns_the_stored_bytes(
+    server: ThreadServer, node: Node, keys: dict[str, str]
+) -> None:
     url = collection_url(node)
     obj = indicator(description="ünïcødé — 東京 — Hà Nội")
     with taxii_client(server.url, keys["analyst"]) as client:
@@ -220,7 +224,9 @@ def test_match_filters(server: ThreadServer, node: Node, keys: dict[str, str]) -
         assert ids(**{"match[type]": "indicator", "match[spec_version]": "2.0"}) == []
 
 
-def test_object_manifest_and_versions(server: ThreadServer, node: Node, keys: dict[str, str]) -> None:
+def test_object_manifest_and_versions(
+    server: ThreadServer, node: Node, keys: dict[str, str]
+) -> None:
     url = collection_url(node)
     a = indicator()
     a2 = dict(a, modified=stamp(2))
@@ -302,7 +308,11 @@ def test_post_answers_a_status_with_successes_and_failures(
         assert response.headers["content-type"] == TAXII
         status = response.json()
         assert status["status"] == "complete"
-        assert (status["total_count"], status["success_count"], status["failure_count"]) == (3, 2, 1)
+        assert (status["total_count"], status["success_count"], status["failure_count"]) == (
+            3,
+            2,
+            1,
+        )
         assert status["pending_count"] == 0
         assert [s["id"] for s in status["successes"]] == [good["id"], good["id"]]
         assert status["successes"][0]["version"] == "2026-11-01T00:00:00.000000Z"
@@ -476,5 +486,7 @@ def test_landing_health_and_rest(server: ThreadServer, keys: dict[str, str]) -> 
     denied = httpx.get(server.url + "/api/v1/node")
     assert denied.status_code == 401
     assert denied.json()["error"]["code"] == 401
-    me = httpx.get(server.url + "/api/v1/whoami", headers={"Authorization": f"Bearer {keys['reader']}"})
+    me = httpx.get(
+        server.url + "/api/v1/whoami", headers={"Authorization": f"Bearer {keys['reader']}"}
+    )
     assert me.json()["role"] == "reader"

@@ -11,16 +11,31 @@ from __future__ import annotations
 import calendar
 import re
 import time
+from functools import lru_cache
 
 # ASCII digits only, and \Z rather than $ (which would also accept a trailing newline).
 _TIMESTAMP = re.compile(
-    r"^([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]+))?Z\Z",
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.([0-9]+))?Z\Z",
 )
 _DAYS = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 
 
 class TimestampError(ValueError):
     """A string is not a STIX 2.1 timestamp."""
+
+
+@lru_cache(maxsize=16384)
+def _day_number(date: str) -> int:
+    """Days since the epoch of ``YYYY-MM-DD`` (digits already checked); raises if no such day.
+
+    Cached: the write path sees the same few dates over and over.
+    """
+    year, month, day = int(date[0:4]), int(date[5:7]), int(date[8:10])
+    if not 1 <= month <= 12 or not 1 <= day <= _DAYS[month - 1]:
+        raise TimestampError("no such date")
+    if month == 2 and day == 29 and not calendar.isleap(year):
+        raise TimestampError(f"no such date ({year} is not a leap year)")
+    return _days_from_civil(year, month, day)
 
 
 def parse_timestamp(value: object) -> int:
@@ -30,17 +45,17 @@ def parse_timestamp(value: object) -> int:
     match = _TIMESTAMP.match(value)
     if match is None:
         raise TimestampError(f"{value!r} is not a STIX timestamp (YYYY-MM-DDTHH:MM:SS[.s]Z)")
-    year, month, day, hour, minute, second = (int(g) for g in match.groups()[:6])
-    if not 1 <= month <= 12 or not 1 <= day <= _DAYS[month - 1]:
-        raise TimestampError(f"{value!r} has no such date")
-    if month == 2 and day == 29 and not calendar.isleap(year):
-        raise TimestampError(f"{value!r} has no such date ({year} is not a leap year)")
+    try:
+        days = _day_number(value[:10])
+    except TimestampError as exc:
+        raise TimestampError(f"{value!r} has {exc}") from None
+    hour, minute, second = int(value[11:13]), int(value[14:16]), int(value[17:19])
     if hour > 23 or minute > 59 or second > 60:
         raise TimestampError(f"{value!r} has no such time of day")
-    second = min(second, 59)  # a leap second sorts as the last second of its minute
-    fraction = match.group(7) or ""
-    micros = int((fraction + "000000")[:6])
-    days = _days_from_civil(year, month, day)
+    if second == 60:
+        second = 59  # a leap second sorts as the last second of its minute
+    fraction = match.group(1)
+    micros = int((fraction + "000000")[:6]) if fraction else 0
     return ((days * 86400 + hour * 3600 + minute * 60 + second) * 1_000_000) + micros
 
 

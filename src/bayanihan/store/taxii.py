@@ -133,4 +133,4 @@ def get_status(conn: Connection, *, status_id: str, api_root_row: int) -> Status
             statuses.c.details,
         ).where(statuses.c.id == status_id, statuses.c.api_root_row == api_root_row)
     ).first()
-    return None if row is None else StatusRecord(*row)
+    return None if row is None else StatusRecord(**row._mapping)

@@ -130,8 +130,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_import(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from bayanihan.ingest.importer import import_objects
-    from bayanihan.ingest.stix_file import StixFileError, iter_stix
+    from bayanihan.ingest.importer import import_file
+    from bayanihan.ingest.stix_file import StixFileError
 
     if args.format not in ("auto", "stix"):
         raise NodeError(f"--format {args.format}: only STIX 2.1 JSON is imported by this version")
@@ -142,22 +142,29 @@ def cmd_import(args: argparse.Namespace) -> int:
     if not path.is_file():
         raise NodeError(f"no such file: {path}")
     started = time.perf_counter()
-    size = path.stat().st_size
-    with (
-        path.open("rb") as raw,
-        tqdm(
-            total=size,
-            unit="B",
-            unit_scale=True,
-            desc=f"importing {path.name}",
-            disable=None if not args.progress else False,
-            file=sys.stderr,
-        ) as bar,
-    ):
-        stream = _ProgressReader(raw, bar)
+    with tqdm(
+        total=path.stat().st_size,
+        unit="B",
+        unit_scale=True,
+        desc=f"importing {path.name}",
+        disable=False if args.progress else None,
+        file=sys.stderr,
+    ) as bar:
+
+        def advance(position: int) -> None:
+            bar.update(position - bar.n)
+
         try:
-            summary = import_objects(node, principal, iter_stix(stream), force_tlp=force_tlp)  # type: ignore[arg-type]
+            summary = import_file(
+                node,
+                principal,
+                path,
+                force_tlp=force_tlp,
+                progress=advance,
+                parallel=not args.single_process,
+            )
         except StixFileError as exc:
+            bar.close()
             print(f"error: {path}: {exc}; nothing was imported", file=sys.stderr)
             return EXIT_USAGE
     elapsed = time.perf_counter() - started
@@ -171,28 +178,6 @@ def cmd_import(args: argparse.Namespace) -> int:
     if summary.rejected > len(summary.reasons):
         print(f"... and {summary.rejected - len(summary.reasons)} more rejected", file=sys.stderr)
     return EXIT_REJECTED if summary.rejected else 0
-
-
-class _ProgressReader:
-    """A binary reader that advances a progress bar by the bytes read."""
-
-    def __init__(self, raw: object, bar: object) -> None:
-        self._raw = raw
-        self._bar = bar
-
-    def read(self, size: int = -1) -> bytes:
-        data: bytes = self._raw.read(size)  # type: ignore[attr-defined]
-        self._bar.update(len(data))  # type: ignore[attr-defined]
-        return data
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        position: int = self._raw.seek(offset, whence)  # type: ignore[attr-defined]
-        self._bar.n = position  # type: ignore[attr-defined]
-        return position
-
-    def tell(self) -> int:
-        position: int = self._raw.tell()  # type: ignore[attr-defined]
-        return position
 
 
 def cmd_load_demo(args: argparse.Namespace) -> int:
@@ -264,6 +249,11 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--tlp", help="TLP marking for objects that carry none")
     imp.add_argument(
         "--progress", action="store_true", help="show the progress bar even when not on a terminal"
+    )
+    imp.add_argument(
+        "--single-process",
+        action="store_true",
+        help="read and write in one process (default: a reader process feeds the writer)",
     )
     imp.set_defaults(func=cmd_import)
 

@@ -31,9 +31,16 @@ class Outcome:
     """What became of one submitted object."""
 
     id: str
-    version: str | None
+    version_text: str | None
     status: str  # "stored" | "duplicate" | "rejected"
     message: str
+    version_micros: int = 0  # formatted only when asked: most outcomes are only counted
+
+    @property
+    def version(self) -> str | None:
+        if self.version_micros:
+            return format_timestamp(self.version_micros)
+        return self.version_text
 
     @property
     def ok(self) -> bool:
@@ -131,6 +138,41 @@ def prepare(obj: object, options: IntakeOptions) -> NewVersion | Outcome:
     )
 
 
+def prepare_batch(objects: Sequence[object], options: IntakeOptions) -> list[NewVersion | Outcome]:
+    """Validate and serialise a batch: pure work, no database, so it may run elsewhere."""
+    return [prepare(obj, options) for obj in objects]
+
+
+def store_prepared(
+    conn: Connection,
+    prepared: Sequence[NewVersion | Outcome],
+    *,
+    now: int,
+    owner_names: dict[int, str] | None = None,
+) -> list[Outcome]:
+    """Store a prepared batch inside an open write transaction; one outcome per object."""
+    outcomes: list[Outcome | None] = []
+    ready: list[NewVersion] = []
+    slots: list[int] = []
+    for item in prepared:
+        if isinstance(item, Outcome):
+            outcomes.append(item)
+        else:
+            slots.append(len(outcomes))
+            outcomes.append(None)
+            ready.append(item)
+    results = insert_versions(conn, ready, now=now, owner_names=owner_names)
+    for slot, version, (result, date_added) in zip(slots, ready, results, strict=True):
+        stamp = version.version if version.created is not None else date_added
+        if result == STORED:
+            outcomes[slot] = Outcome(version.id, None, "stored", "stored", stamp)
+        elif result == DUPLICATE:
+            outcomes[slot] = Outcome(version.id, None, "duplicate", "already stored", stamp)
+        else:
+            outcomes[slot] = Outcome(version.id, None, "rejected", result, stamp)
+    return [o for o in outcomes if o is not None]
+
+
 def store_batch(
     conn: Connection,
     objects: Sequence[object],
@@ -140,25 +182,4 @@ def store_batch(
     owner_names: dict[int, str] | None = None,
 ) -> list[Outcome]:
     """Validate and store one batch inside an open write transaction."""
-    outcomes: list[Outcome | None] = []
-    ready: list[NewVersion] = []
-    slots: list[int] = []
-    for obj in objects:
-        prepared = prepare(obj, options)
-        if isinstance(prepared, Outcome):
-            outcomes.append(prepared)
-        else:
-            slots.append(len(outcomes))
-            outcomes.append(None)
-            ready.append(prepared)
-    results = insert_versions(conn, ready, now=now, owner_names=owner_names)
-    for slot, item, (result, date_added) in zip(slots, ready, results, strict=True):
-        stamp = item.version if item.created is not None else date_added
-        version = format_timestamp(stamp) if stamp else None
-        if result == STORED:
-            outcomes[slot] = Outcome(item.id, version, "stored", "stored")
-        elif result == DUPLICATE:
-            outcomes[slot] = Outcome(item.id, version, "duplicate", "already stored")
-        else:
-            outcomes[slot] = Outcome(item.id, version, "rejected", result)
-    return [o for o in outcomes if o is not None]
+    return store_prepared(conn, prepare_batch(objects, options), now=now, owner_names=owner_names)

@@ -42,6 +42,12 @@ def parse_timestamp(value: object) -> int:
     """Return ``value`` (a STIX timestamp string) as microseconds since the epoch."""
     if not isinstance(value, str):
         raise TimestampError(f"expected a timestamp string, got {type(value).__name__}")
+    return _parse(value)
+
+
+@lru_cache(maxsize=65536)
+def _parse(value: str) -> int:
+    """Cached: one object carries the same timestamp in several properties."""
     match = _TIMESTAMP.match(value)
     if match is None:
         raise TimestampError(f"{value!r} is not a STIX timestamp (YYYY-MM-DDTHH:MM:SS[.s]Z)")

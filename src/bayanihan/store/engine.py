@@ -14,6 +14,8 @@ from sqlalchemy import Connection, Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
+_SQLITE_CACHE = -65536  # 64 MiB per connection
+
 
 class StoreError(Exception):
     """A storage operation could not be carried out (bad URL, unreachable database...)."""
@@ -74,7 +76,7 @@ class Store:
             cursor.execute(f"PRAGMA synchronous={synchronous}")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA busy_timeout=60000")
-            cursor.execute("PRAGMA cache_size=-65536")
+            cursor.execute(f"PRAGMA cache_size={_SQLITE_CACHE}")
             cursor.execute("PRAGMA temp_store=MEMORY")
             cursor.close()
 
@@ -100,6 +102,23 @@ class Store:
         else:
             with self._writer.connect() as conn, conn.begin():
                 yield conn
+
+    @contextmanager
+    def bulk_write(self, *, cache_mib: int = 192) -> Iterator[Connection]:
+        """The write transaction for a bulk load, with a larger SQLite page cache.
+
+        The unique index on object ids takes random inserts; a cache that holds
+        it keeps a million-object import from turning into random disk reads.
+        The pragma applies to this connection only and is restored afterwards.
+        """
+        with self.write() as conn:
+            if self.is_sqlite:
+                conn.exec_driver_sql(f"PRAGMA cache_size=-{cache_mib * 1024}")
+            try:
+                yield conn
+            finally:
+                if self.is_sqlite:
+                    conn.exec_driver_sql(f"PRAGMA cache_size={_SQLITE_CACHE}")
 
     def migrate(self) -> None:
         """Create or upgrade the schema to the newest migration shipped in the package."""

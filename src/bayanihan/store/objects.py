@@ -171,17 +171,12 @@ def _existing_lineages(
 ) -> tuple[dict[tuple[str, int], _Lineage], dict[str, set[int]]]:
     lineages: dict[tuple[str, int], _Lineage] = {}
     authors: dict[str, set[int]] = {}
+    marker = "?" if conn.dialect.name == "sqlite" else "%s"
     for chunk in _chunks(ids):
-        rows = conn.execute(
-            select(
-                objects.c.id,
-                objects.c.author_org,
-                objects.c.version,
-                objects.c.date_added,
-                objects.c.is_latest,
-                objects.c.is_first,
-                objects.c.revoked,
-            ).where(objects.c.id.in_(chunk))
+        rows = conn.exec_driver_sql(
+            "SELECT id, author_org, version, date_added, is_latest, is_first, revoked "
+            f"FROM {objects.name} WHERE id IN ({', '.join([marker] * len(chunk))})",
+            tuple(chunk),
         )
         for object_id, author, version, date_added, is_latest, is_first, revoked in rows:
             authors.setdefault(object_id, set()).add(author)
@@ -212,7 +207,7 @@ def insert_versions(
     outcomes: list[tuple[str, int]] = [("", 0)] * len(versions)
     stored_at: list[int] = []  # index into outcomes of each new row
     lineages, authors = _existing_lineages(conn, sorted({v.id for v in versions}))
-    rows: list[dict[str, Any]] = []
+    rows: list[NewVersion] = []
     flags: list[tuple[bool, bool]] = []
     clear_latest: list[int] = []  # date_added of stored rows no longer latest
     clear_first: list[int] = []
@@ -249,24 +244,46 @@ def insert_versions(
         lineage.versions[item.version] = 0
         owners.add(item.author_org)
         flags.append((is_latest, is_first))
-        rows.append(_row(item))
+        rows.append(item)
         stored_at.append(index)
     if not rows:
         return outcomes
     audience_ids = audience_rows(conn, (v.audience for v in versions if v.audience is not None))
     start = next_date_added(conn, len(rows), now=now)
-    for offset, (row, (is_latest, is_first)) in enumerate(zip(rows, flags, strict=True)):
-        row["date_added"] = start + offset
-        row["is_latest"] = is_latest
-        row["is_first"] = is_first
-        members = row.pop("_audience")
-        row["audience"] = None if members is None else audience_ids[members]
+    params = []
+    for offset, (item, (is_latest, is_first)) in enumerate(zip(rows, flags, strict=True)):
+        audience = None if item.audience is None else audience_ids[item.audience]
+        params.append(
+            (
+                start + offset,
+                item.id,
+                item.type,
+                item.spec_version,
+                item.version,
+                item.created,
+                item.created_by_ref,
+                item.author_org,
+                item.revoked,
+                item.tlp,
+                item.markings,
+                item.confidence,
+                item.valid_until,
+                item.origin,
+                audience,
+                item.collection_row,
+                is_latest,
+                is_first,
+                item.body,
+            )
+        )
         outcomes[stored_at[offset]] = (STORED, start + offset)
     for chunk in _chunks(clear_latest):
         conn.execute(update(objects).where(objects.c.date_added.in_(chunk)).values(is_latest=False))
     for chunk in _chunks(clear_first):
         conn.execute(update(objects).where(objects.c.date_added.in_(chunk)).values(is_first=False))
-    conn.execute(insert(objects), rows)
+    # Straight to the driver's executemany: SQLAlchemy's per-row parameter processing
+    # would cost more than the insert itself on this path.
+    conn.exec_driver_sql(_insert_sql(conn.dialect.name), params)
     return outcomes
 
 
@@ -284,25 +301,34 @@ def _unflag(
         flags[key] = (current[0], current[1])
 
 
-def _row(item: NewVersion) -> dict[str, Any]:
-    return {
-        "id": item.id,
-        "type": item.type,
-        "spec_version": item.spec_version,
-        "version": item.version,
-        "created": item.created,
-        "created_by_ref": item.created_by_ref,
-        "author_org": item.author_org,
-        "revoked": item.revoked,
-        "tlp": item.tlp,
-        "markings": item.markings,
-        "confidence": item.confidence,
-        "valid_until": item.valid_until,
-        "origin": item.origin,
-        "_audience": item.audience,
-        "collection_row": item.collection_row,
-        "body": item.body,
-    }
+_INSERT_COLUMNS = (
+    "date_added",
+    "id",
+    "type",
+    "spec_version",
+    "version",
+    "created",
+    "created_by_ref",
+    "author_org",
+    "revoked",
+    "tlp",
+    "markings",
+    "confidence",
+    "valid_until",
+    "origin",
+    "audience",
+    "collection_row",
+    "is_latest",
+    "is_first",
+    "body",
+)
+
+
+def _insert_sql(dialect: str) -> str:
+    marker = "?" if dialect == "sqlite" else "%s"
+    columns = ", ".join(_INSERT_COLUMNS)
+    markers = ", ".join([marker] * len(_INSERT_COLUMNS))
+    return f"INSERT INTO {objects.name} ({columns}) VALUES ({markers})"
 
 
 def visible(scope: ReadScope) -> ColumnElement[bool]:

@@ -37,6 +37,7 @@ from bayanihan.policy.visibility import ReadScope
 from bayanihan.store.schema import audience_members, audiences, counters, objects, tombstones
 
 _CHUNK = 900
+_COPY_THRESHOLD = 64
 _CLOCK = "date_added"
 
 STORED = "stored"
@@ -281,9 +282,7 @@ def insert_versions(
         conn.execute(update(objects).where(objects.c.date_added.in_(chunk)).values(is_latest=False))
     for chunk in _chunks(clear_first):
         conn.execute(update(objects).where(objects.c.date_added.in_(chunk)).values(is_first=False))
-    # Straight to the driver's executemany: SQLAlchemy's per-row parameter processing
-    # would cost more than the insert itself on this path.
-    conn.exec_driver_sql(_insert_sql(conn.dialect.name), params)
+    _bulk_insert(conn, params)
     return outcomes
 
 
@@ -322,6 +321,24 @@ _INSERT_COLUMNS = (
     "is_first",
     "body",
 )
+
+
+def _bulk_insert(conn: Connection, params: list[tuple[Any, ...]]) -> None:
+    """Insert object rows straight through the driver.
+
+    SQLAlchemy's per-row parameter processing would cost more than the insert
+    itself on this path. PostgreSQL takes large batches through COPY.
+    """
+    if conn.dialect.name == "postgresql" and len(params) >= _COPY_THRESHOLD:
+        driver = conn.connection.dbapi_connection
+        assert driver is not None
+        columns = ", ".join(_INSERT_COLUMNS)
+        with driver.cursor() as cursor:  # type: ignore[attr-defined]
+            with cursor.copy(f"COPY {objects.name} ({columns}) FROM STDIN") as copy:
+                for row in params:
+                    copy.write_row(row)
+        return
+    conn.exec_driver_sql(_insert_sql(conn.dialect.name), params)
 
 
 def _insert_sql(dialect: str) -> str:

@@ -20,7 +20,7 @@ CLEAR = "marking-definition--94868c89-83c2-464b-929b-a1a8aa3c8487"
 
 
 def indicators(count: int, *, seed: int = 1, start: int = 0) -> Iterator[dict[str, Any]]:
-    rng = random.Random(seed)
+    rng = random.Random(seed * 1_000_003 + start)
     kinds = ("domain", "ipv4", "url", "sha256")
     for i in range(start, start + count):
         object_id = f"indicator--{uuid.UUID(int=rng.getrandbits(128), version=4)}"

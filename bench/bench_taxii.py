@@ -1,0 +1,194 @@
+"""TAXII paging and POST throughput: Bayanihan against OASIS medallion 3.0.0, same data, same run.
+
+Both servers are driven over plain HTTP with httpx, and the client decodes each
+page (as any consumer must). Results go to bench/.work/taxii.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sqlite3
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from datagen import indicators, write_bundle  # noqa: E402
+from servers import (  # noqa: E402
+    MEDALLION_USER,
+    TAXII,
+    WORK,
+    bayanihan,
+    start_bayanihan,
+    start_medallion,
+)
+
+
+def page_through(client: httpx.Client, objects_url: str, *, limit: int) -> tuple[int, float]:
+    """GET every page (following `next`); returns (objects received, seconds)."""
+    received = 0
+    params: dict[str, Any] = {"limit": limit}
+    started = time.perf_counter()
+    while True:
+        response = client.get(objects_url, params=params)
+        response.raise_for_status()
+        body = orjson.loads(response.content)
+        received += len(body.get("objects", []))
+        if not body.get("more"):
+            break
+        if body.get("next"):
+            params = {"limit": limit, "next": body["next"]}
+        else:
+            params = {"limit": limit, "added_after": response.headers["X-TAXII-Date-Added-Last"]}
+    return received, time.perf_counter() - started
+
+
+def bare_select_rate(db_path: Path, *, limit: int) -> float:
+    """Objects/s of paging the same stored bytes straight out of SQLite, no HTTP."""
+    conn = sqlite3.connect(db_path)
+    cursor = -1
+    count = 0
+    started = time.perf_counter()
+    while True:
+        rows = conn.execute(
+            "SELECT date_added, body FROM objects WHERE date_added > ? "
+            "ORDER BY date_added LIMIT ?",
+            (cursor, limit),
+        ).fetchall()
+        if not rows:
+            break
+        count += len(rows)
+        cursor = rows[-1][0]
+    elapsed = time.perf_counter() - started
+    conn.close()
+    return count / elapsed
+
+
+def our_node(size: int) -> tuple[str, Path]:
+    """A SQLite node holding ``size`` generated indicators (imported once, then reused)."""
+    db_path = WORK / f"bayanihan-{size}.db"
+    db = f"sqlite:///{db_path}"
+    if not db_path.exists():
+        bayanihan("init", "--node-name", "Bench node", "--country", "SG", db=db)
+        bundle = write_bundle(WORK / f"indicators-{size}.json", size)
+        bayanihan("import", str(bundle), "--org", "Bench node", db=db)
+    return db, db_path
+
+
+def bayanihan_paging(size: int, repeats: int, limit: int) -> dict[str, Any]:
+    db, db_path = our_node(size)
+    process, _base, collection, key = start_bayanihan(db)
+    headers = {"Accept": TAXII, "Authorization": f"Bearer {key}"}
+    rates = []
+    try:
+        with httpx.Client(headers=headers, timeout=600) as client:
+            for _ in range(repeats):
+                count, seconds = page_through(client, collection + "objects/", limit=limit)
+                rates.append(count / seconds)
+    finally:
+        process.stop()
+    select = [bare_select_rate(db_path, limit=limit) for _ in range(repeats)]
+    return {
+        "server": "bayanihan",
+        "objects": count,
+        "rates": rates,
+        "median": statistics.median(rates),
+        "bare_select_median": statistics.median(select),
+    }
+
+
+def medallion_paging(size: int, repeats: int, limit: int) -> dict[str, Any]:
+    process, collection = start_medallion(indicators(size))
+    rates = []
+    try:
+        with httpx.Client(headers={"Accept": TAXII}, auth=MEDALLION_USER, timeout=3600) as client:
+            for _ in range(repeats):
+                count, seconds = page_through(client, collection + "objects/", limit=limit)
+                rates.append(count / seconds)
+    finally:
+        process.stop()
+    return {"server": "medallion", "objects": count, "rates": rates, "median": statistics.median(rates)}
+
+
+def post_rate(
+    objects_url: str, client: httpx.Client, *, envelopes: int, per_envelope: int, seed: int
+) -> float:
+    batches = [
+        orjson.dumps({"objects": list(indicators(per_envelope, seed=seed, start=e * per_envelope))})
+        for e in range(envelopes)
+    ]
+    started = time.perf_counter()
+    for body in batches:
+        response = client.post(objects_url, content=body, headers={"Content-Type": TAXII})
+        response.raise_for_status()
+        status = response.json()
+        assert status.get("success_count") == per_envelope, status
+    return envelopes * per_envelope / (time.perf_counter() - started)
+
+
+def bayanihan_post(size: int, envelopes: int, per_envelope: int) -> dict[str, Any]:
+    db, _ = our_node(size)
+    process, _base, collection, key = start_bayanihan(db)
+    try:
+        with httpx.Client(headers={"Accept": TAXII, "Authorization": f"Bearer {key}"}, timeout=600) as c:
+            rate = post_rate(
+                collection + "objects/", c, envelopes=envelopes, per_envelope=per_envelope,
+                seed=int(time.time()),
+            )
+    finally:
+        process.stop()
+    return {"server": "bayanihan", "stored_before": size, "rate": rate}
+
+
+def medallion_post(size: int, envelopes: int, per_envelope: int) -> dict[str, Any]:
+    process, collection = start_medallion(indicators(size))
+    try:
+        with httpx.Client(headers={"Accept": TAXII}, auth=MEDALLION_USER, timeout=3600) as c:
+            rate = post_rate(
+                collection + "objects/", c, envelopes=envelopes, per_envelope=per_envelope, seed=99
+            )
+    finally:
+        process.stop()
+    return {"server": "medallion", "stored_before": size, "rate": rate}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
+    args = parser.parse_args()
+    WORK.mkdir(parents=True, exist_ok=True)
+    results: dict[str, Any] = {"paging": [], "post": []}
+
+    def note(section: str, entry: dict[str, Any], **labels: Any) -> None:
+        entry.update(labels)
+        results[section].append(entry)
+        print(section, orjson.dumps(entry).decode(), flush=True)
+
+    if args.quick:
+        note("paging", bayanihan_paging(2000, 3, 1000), size=2000)
+        note("paging", medallion_paging(2000, 1, 1000), size=2000)
+        note("post", bayanihan_post(2000, 3, 1000))
+        note("post", medallion_post(2000, 1, 1000))
+    else:
+        note("paging", bayanihan_paging(2000, 3, 1000), size=2000)
+        note("paging", medallion_paging(2000, 3, 1000), size=2000)
+        note("paging", bayanihan_paging(10_000, 3, 1000), size=10_000)
+        note("paging", medallion_paging(10_000, 1, 1000), size=10_000)
+        note("paging", bayanihan_paging(100_000, 3, 1000), size=100_000)
+        note("paging", bayanihan_paging(1_000_000, 3, 1000), size=1_000_000)
+        note("post", bayanihan_post(10_000, 5, 1000))
+        note("post", medallion_post(10_000, 5, 1000))
+        note("post", bayanihan_post(1_000_000, 10, 1000))
+    out = WORK / ("taxii-quick.json" if args.quick else "taxii.json")
+    out.write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2))
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

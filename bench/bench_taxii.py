@@ -7,6 +7,7 @@ page (as any consumer must). Results go to bench/.work/taxii.json.
 from __future__ import annotations
 
 import argparse
+import shutil
 import sqlite3
 import statistics
 import sys
@@ -133,7 +134,12 @@ def post_rate(
 
 
 def bayanihan_post(size: int, envelopes: int, per_envelope: int) -> dict[str, Any]:
-    db, _ = our_node(size)
+    _, source = our_node(size)
+    target = WORK / f"bayanihan-{size}-post.db"
+    for suffix in ("", "-wal", "-shm"):  # the paging data set stays as it was
+        if Path(f"{source}{suffix}").exists():
+            shutil.copyfile(f"{source}{suffix}", f"{target}{suffix}")
+    db = f"sqlite:///{target}"
     process, _base, collection, key = start_bayanihan(db)
     try:
         with httpx.Client(headers={"Accept": TAXII, "Authorization": f"Bearer {key}"}, timeout=600) as c:
@@ -143,6 +149,8 @@ def bayanihan_post(size: int, envelopes: int, per_envelope: int) -> dict[str, An
             )
     finally:
         process.stop()
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{target}{suffix}").unlink(missing_ok=True)
     return {"server": "bayanihan", "stored_before": size, "rate": rate}
 
 

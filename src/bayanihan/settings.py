@@ -55,14 +55,13 @@ class Settings(BaseSettings):
     )
     untagged_tlp: TlpName = Field(
         default="amber",
-        description="How objects that carry no TLP marking are treated (DESIGN: as AMBER).",
+        description="How objects that carry no TLP marking are treated: AMBER unless changed.",
     )
     sqlite_synchronous: Literal["OFF", "NORMAL", "FULL", "EXTRA"] = Field(
         default="NORMAL",
         description="SQLite `synchronous` pragma. NORMAL (with WAL) survives a crash of the "
         "process; FULL also survives a power cut, at the cost of an fsync per commit.",
     )
-    workers: int = Field(default=1, ge=1, description="Worker processes for `serve`.")
 
     @classmethod
     def settings_customise_sources(

@@ -32,8 +32,17 @@ def measure_import(db: str, bundle: Path) -> dict[str, Any]:
     bayanihan("init", "--node-name", "Import bench", "--country", "TH", db=db)
     started = time.perf_counter()
     process = subprocess.Popen(
-        [sys.executable, "-m", "bayanihan.cli", "--db", db, "import", str(bundle), "--org",
-         "Import bench"],
+        [
+            sys.executable,
+            "-m",
+            "bayanihan.cli",
+            "--db",
+            db,
+            "import",
+            str(bundle),
+            "--org",
+            "Import bench",
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -63,8 +72,9 @@ def measure_import(db: str, bundle: Path) -> dict[str, Any]:
 
 def pg_database(base_url: str) -> tuple[str, str]:
     name = f"bench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(make_url(base_url).set(drivername="postgresql+psycopg"),
-                          isolation_level="AUTOCOMMIT")
+    admin = create_engine(
+        make_url(base_url).set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT"
+    )
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     admin.dispose()
@@ -72,8 +82,9 @@ def pg_database(base_url: str) -> tuple[str, str]:
 
 
 def drop_pg(base_url: str, name: str) -> None:
-    admin = create_engine(make_url(base_url).set(drivername="postgresql+psycopg"),
-                          isolation_level="AUTOCOMMIT")
+    admin = create_engine(
+        make_url(base_url).set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT"
+    )
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
@@ -82,8 +93,9 @@ def drop_pg(base_url: str, name: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--count", type=int, default=1_000_000)
-    parser.add_argument("--pg", default=os.environ.get("BAYANIHAN_BENCH_PG",
-                                                        os.environ.get("BAYANIHAN_TEST_PG")))
+    parser.add_argument(
+        "--pg", default=os.environ.get("BAYANIHAN_BENCH_PG", os.environ.get("BAYANIHAN_TEST_PG"))
+    )
     args = parser.parse_args()
     WORK.mkdir(parents=True, exist_ok=True)
     bundle = write_bundle(WORK / f"indicators-{args.count}.json", args.count)

@@ -58,8 +58,7 @@ def bare_select_rate(db_path: Path, *, limit: int) -> float:
     started = time.perf_counter()
     while True:
         rows = conn.execute(
-            "SELECT date_added, body FROM objects WHERE date_added > ? "
-            "ORDER BY date_added LIMIT ?",
+            "SELECT date_added, body FROM objects WHERE date_added > ? ORDER BY date_added LIMIT ?",
             (cursor, limit),
         ).fetchall()
         if not rows:
@@ -114,7 +113,12 @@ def medallion_paging(size: int, repeats: int, limit: int) -> dict[str, Any]:
                 rates.append(count / seconds)
     finally:
         process.stop()
-    return {"server": "medallion", "objects": count, "rates": rates, "median": statistics.median(rates)}
+    return {
+        "server": "medallion",
+        "objects": count,
+        "rates": rates,
+        "median": statistics.median(rates),
+    }
 
 
 def post_rate(
@@ -142,9 +146,14 @@ def bayanihan_post(size: int, envelopes: int, per_envelope: int) -> dict[str, An
     db = f"sqlite:///{target}"
     process, _base, collection, key = start_bayanihan(db)
     try:
-        with httpx.Client(headers={"Accept": TAXII, "Authorization": f"Bearer {key}"}, timeout=600) as c:
+        with httpx.Client(
+            headers={"Accept": TAXII, "Authorization": f"Bearer {key}"}, timeout=600
+        ) as c:
             rate = post_rate(
-                collection + "objects/", c, envelopes=envelopes, per_envelope=per_envelope,
+                collection + "objects/",
+                c,
+                envelopes=envelopes,
+                per_envelope=per_envelope,
                 seed=int(time.time()),
             )
     finally:

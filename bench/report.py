@@ -70,7 +70,10 @@ def taxii_section(data: dict[str, Any]) -> list[str]:
     lines.append("")
     if all(small):
         ratio = small[0]["median"] / small[1]["median"]  # type: ignore[index]
-        lines.append(f"- Goal: at least 50x medallion at 2,000 objects: {ratio:,.0f}x, {verdict(ratio >= 50)}.")
+        lines.append(
+            f"- Goal: at least 50x medallion at 2,000 objects: {ratio:,.0f}x, "
+            f"{verdict(ratio >= 50)}."
+        )
     big = paging.get(("bayanihan", 1_000_000))
     if big:
         share = big["median"] / big["bare_select_median"]
@@ -78,7 +81,9 @@ def taxii_section(data: dict[str, Any]) -> list[str]:
             f"- Goal: at 1,000,000 objects at least half the rate of a bare SELECT of the same "
             f"bytes: {share:.2f}, {verdict(share >= 0.5)}."
         )
-        flat = [p["median"] for (s, size), p in paging.items() if s == "bayanihan" and size >= 10_000]
+        flat = [
+            p["median"] for (s, size), p in paging.items() if s == "bayanihan" and size >= 10_000
+        ]
         if flat:
             lines.append(
                 f"- Flatness: from 10,000 to 1,000,000 objects our rate stays within "
@@ -97,7 +102,10 @@ def taxii_section(data: dict[str, Any]) -> list[str]:
     lines.append("")
     if ours and theirs:
         ratio = ours["rate"] / theirs["rate"]
-        lines.append(f"- Goal: at least 5x medallion with 10,000 stored: {ratio:.1f}x, {verdict(ratio >= 5)}.")
+        lines.append(
+            f"- Goal: at least 5x medallion with 10,000 stored: {ratio:.1f}x, "
+            f"{verdict(ratio >= 5)}."
+        )
     million = posts.get(("bayanihan", 1_000_000))
     if million:
         lines.append(

@@ -83,8 +83,18 @@ def start_bayanihan(db: str) -> tuple[Process, str, str, str]:
     key = bayanihan("key", "add", "--role", "org-admin", db=db)
     port = free_port()
     process = Process(
-        [sys.executable, "-m", "bayanihan.cli", "--db", db, "serve", "--port", str(port),
-         "--log-level", "warning"],
+        [
+            sys.executable,
+            "-m",
+            "bayanihan.cli",
+            "--db",
+            db,
+            "serve",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
         log=WORK / f"bayanihan-{port}.log",
     )
     base = f"http://127.0.0.1:{port}"
@@ -171,8 +181,16 @@ def start_medallion(objects: Iterable[dict[str, Any]]) -> tuple[Process, str]:
     config_file = WORK / f"medallion-config-{port}.json"
     config_file.write_bytes(orjson.dumps(config))
     process = Process(
-        [str(binary), "--host", "127.0.0.1", "--port", str(port), "--log-level", "WARN",
-         str(config_file)],
+        [
+            str(binary),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "WARN",
+            str(config_file),
+        ],
         log=WORK / f"medallion-{port}.log",
     )
     base = f"http://127.0.0.1:{port}"

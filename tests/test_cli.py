@@ -47,14 +47,20 @@ def test_entry_point_is_installed() -> None:
 def test_init_uses_the_working_directory_by_default_and_is_idempotent(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "BAYANIHAN_DB"}
     first = subprocess.run(
-        [sys.executable, "-m", "bayanihan.cli", "init"], cwd=tmp_path, env=env,
-        capture_output=True, text=True,
+        [sys.executable, "-m", "bayanihan.cli", "init"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
     )
     assert first.returncode == 0, first.stderr
     assert (tmp_path / "bayanihan.db").exists()
     second = subprocess.run(
-        [sys.executable, "-m", "bayanihan.cli", "init", "--node-name", "Renamed"], cwd=tmp_path,
-        env=env, capture_output=True, text=True,
+        [sys.executable, "-m", "bayanihan.cli", "init", "--node-name", "Renamed"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
     )
     assert second.returncode == 0 and "already initialised" in second.stdout
     assert first.stdout.split()[-1] == second.stdout.split()[-1]  # same node identity
@@ -68,18 +74,34 @@ def test_bayanihan_db_environment_variable(tmp_path: Path) -> None:
 
 def test_commands_before_init_say_what_to_do(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'empty.db'}"
-    for args in (["org", "list"], ["key", "add", "--role", "reader"], ["org", "add", "X", "--country", "VN"]):
+    for args in (
+        ["org", "list"],
+        ["key", "add", "--role", "reader"],
+        ["org", "add", "X", "--country", "VN"],
+    ):
         result = run_cli("--db", url, *args)
         assert result.returncode == 2
         assert "bayanihan init" in result.stderr
 
 
 def test_org_add_and_list(db: str) -> None:
-    result = run_cli("--db", db, "org", "add", "Bank Negara Ops", "--country", "my", "--sector", "financial-services")
+    result = run_cli(
+        "--db",
+        db,
+        "org",
+        "add",
+        "Bank Negara Ops",
+        "--country",
+        "my",
+        "--sector",
+        "financial-services",
+    )
     assert result.returncode == 0
     identity = result.stdout.strip()
     assert identity.startswith("identity--") and "\n" not in identity
-    child = run_cli("--db", db, "org", "add", "Branch", "--country", "MY", "--parent", "Bank Negara Ops")
+    child = run_cli(
+        "--db", db, "org", "add", "Branch", "--country", "MY", "--parent", "Bank Negara Ops"
+    )
     assert child.returncode == 0
     remote_id = "identity--3f1d2a57-8c1e-4d3b-9a0f-6b5e7c2d1a01"
     remote = run_cli("--db", db, "org", "add", "VN Police", "--country", "VN", "--id", remote_id)
@@ -101,7 +123,9 @@ def test_org_add_and_list(db: str) -> None:
         (["key", "revoke", "999"], "no active key"),
     ],
 )
-def test_bad_input_is_a_clear_error_and_changes_nothing(db: str, args: list[str], message: str) -> None:
+def test_bad_input_is_a_clear_error_and_changes_nothing(
+    db: str, args: list[str], message: str
+) -> None:
     before = run_cli("--db", db, "org", "list").stdout, run_cli("--db", db, "key", "list").stdout
     result = run_cli("--db", db, *args)
     assert result.returncode == 2
@@ -137,11 +161,17 @@ def test_import_bundle_summary_and_idempotence(db: str, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("single", [False, True])
-def test_import_reports_rejections_and_exits_non_zero(db: str, tmp_path: Path, single: bool) -> None:
+def test_import_reports_rejections_and_exits_non_zero(
+    db: str, tmp_path: Path, single: bool
+) -> None:
     good = indicator()
     bad = indicator(pattern="[ipv4-addr:value = 'x'")
-    file = write(tmp_path / "mixed.json", bundle([good, bad, {"type": "indicator", "id": "indicator--1"}]))
-    args = ["--db", db, "import", str(file), "--org", "CLI CERT"] + (["--single-process"] if single else [])
+    file = write(
+        tmp_path / "mixed.json", bundle([good, bad, {"type": "indicator", "id": "indicator--1"}])
+    )
+    args = ["--db", db, "import", str(file), "--org", "CLI CERT"] + (
+        ["--single-process"] if single else []
+    )
     result = run_cli(*args)
     assert result.returncode == 1
     assert "1 stored, 0 duplicate, 2 rejected" in result.stdout
@@ -162,7 +192,9 @@ HEAD = b'{"type": "bundle", "id": "bundle--6c7e2f36-0d0e-4b7e-9b79-1f7a0cde1a02"
     ],
     ids=["truncated", "invalid-utf8", "not-json", "empty"],
 )
-def test_import_of_a_broken_file_changes_nothing(db: str, tmp_path: Path, tail: bytes | None) -> None:
+def test_import_of_a_broken_file_changes_nothing(
+    db: str, tmp_path: Path, tail: bytes | None
+) -> None:
     """Valid objects first, then breakage: the whole import rolls back."""
     before = count(db)
     valid = b",".join(orjson.dumps(indicator(f"198.51.100.{i}")) for i in range(5))
@@ -239,8 +271,17 @@ def test_import_argument_errors(db: str, tmp_path: Path, args: list[str], messag
 
 
 def test_import_for_a_remote_org_is_refused(db: str, tmp_path: Path) -> None:
-    run_cli("--db", db, "org", "add", "Remote", "--country", "SG", "--id",
-            "identity--8a4c6e21-5b7d-4f90-8e13-2c9d0b6a7f02")
+    run_cli(
+        "--db",
+        db,
+        "org",
+        "add",
+        "Remote",
+        "--country",
+        "SG",
+        "--id",
+        "identity--8a4c6e21-5b7d-4f90-8e13-2c9d0b6a7f02",
+    )
     file = write(tmp_path / "b.json", bundle([indicator()]))
     result = run_cli("--db", db, "import", str(file), "--org", "Remote")
     assert result.returncode == 2 and "hosted on another node" in result.stderr
@@ -253,13 +294,29 @@ def test_import_killed_midway_leaves_the_database_as_it_was(db: str, tmp_path: P
     before = count(db)
     big = tmp_path / "big.json"
     with big.open("wb") as out:
-        out.write(b'{"type": "bundle", "id": "bundle--6c7e2f36-0d0e-4b7e-9b79-1f7a0cde1a01", "objects": [')
+        out.write(
+            b'{"type": "bundle", "id": "bundle--6c7e2f36-0d0e-4b7e-9b79-1f7a0cde1a01", "objects": ['
+        )
         for i in range(120_000):
-            out.write((b"," if i else b"") + orjson.dumps(indicator(f"10.{i // 62500}.{(i // 250) % 250}.{i % 250}")))
+            out.write(
+                (b"," if i else b"")
+                + orjson.dumps(indicator(f"10.{i // 62500}.{(i // 250) % 250}.{i % 250}"))
+            )
         out.write(b"]}")
     process = subprocess.Popen(
-        [sys.executable, "-m", "bayanihan.cli", "--db", db, "import", str(big), "--org", "CLI CERT"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "bayanihan.cli",
+            "--db",
+            db,
+            "import",
+            str(big),
+            "--org",
+            "CLI CERT",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     time.sleep(2.0)
     assert process.poll() is None, "the import finished before it could be interrupted"

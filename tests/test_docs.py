@@ -67,7 +67,14 @@ def test_every_taxii_route_is_in_the_taxii_doc() -> None:
 
 
 def test_docs_linked_from_the_readme_exist() -> None:
-    for name in ("taxii", "security", "deploying-postgresql", "federation", "extensions", "benchmarks"):
+    for name in (
+        "taxii",
+        "security",
+        "deploying-postgresql",
+        "federation",
+        "extensions",
+        "benchmarks",
+    ):
         assert f"docs/{name}.md" in README
         assert (ROOT / "docs" / f"{name}.md").exists(), name
 

@@ -314,12 +314,7 @@ class Node:
         """
         node = self.require_initialised()
         with self.store.write() as conn:
-            if org_name is None:
-                org = org_store.org_by_row(conn, node.org_row)
-            else:
-                org = org_store.org_by_name(conn, org_name)
-            if org is None:
-                raise NodeError(f"no organisation named {org_name!r} (see `bayanihan org list`)")
+            org = self._org_or_own(conn, node, org_name)
             if granted_by is not None:
                 if not may_grant(granted_by.role, role):
                     raise PermissionDenied(f"a {granted_by.role} key may not create {role} keys")
@@ -370,16 +365,24 @@ class Node:
             key_row=record.row_id,
         )
 
+    @staticmethod
+    def _org_or_own(
+        conn: Connection, node: org_store.NodeRecord, org_name: str | None
+    ) -> org_store.OrgRecord:
+        """The named organisation, or the node's own when no name is given."""
+        if org_name is None:
+            org = org_store.org_by_row(conn, node.org_row)
+        else:
+            org = org_store.org_by_name(conn, org_name)
+        if org is None:
+            raise NodeError(f"no organisation named {org_name!r} (see `bayanihan org list`)")
+        return org
+
     def operator(self, org_name: str | None = None) -> Principal:
         """The local operator acting for an org (CLI commands such as ``import --org``)."""
         node = self.require_initialised()
         with self.store.read() as conn:
-            if org_name is None:
-                org = org_store.org_by_row(conn, node.org_row)
-            else:
-                org = org_store.org_by_name(conn, org_name)
-        if org is None:
-            raise NodeError(f"no organisation named {org_name!r} (see `bayanihan org list`)")
+            org = self._org_or_own(conn, node, org_name)
         return Principal(
             org_row=org.row_id, org_identity=org.identity_id, org_name=org.name, role=Role.ANALYST
         )

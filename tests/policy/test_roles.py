@@ -59,7 +59,9 @@ def test_key_creation_by_keys(sqlite_node: Node) -> None:
 def test_admin_and_sync_keys_have_fixed_homes(sqlite_node: Node) -> None:
     node = sqlite_node
     node.add_org("Local bank", country="PH")
-    node.add_org("Peer police", country="VN", identity_id="identity--3f1d2a57-8c1e-4d3b-9a0f-6b5e7c2d1a01")
+    node.add_org(
+        "Peer police", country="VN", identity_id="identity--3f1d2a57-8c1e-4d3b-9a0f-6b5e7c2d1a01"
+    )
     with pytest.raises(NodeError, match="admin keys belong"):
         node.add_key(role=Role.ADMIN, org_name="Local bank")
     with pytest.raises(NodeError, match="sync keys are for peer nodes"):

@@ -399,13 +399,13 @@ def list_bodies(conn: Connection, query: ObjectQuery) -> list[tuple[int, bytes]]
 
     One row more than asked tells the caller whether there are more.
     """
-    rows = conn.execute(
+    result = conn.execute(
         select(objects.c.date_added, objects.c.body)
         .where(*_where(query))
         .order_by(objects.c.date_added)
         .limit(query.limit + 1)
     )
-    return [(int(d), bytes(b)) for d, b in rows]
+    return [(d, b) for d, b in result.tuples().all()]
 
 
 def list_manifest(conn: Connection, query: ObjectQuery) -> list[ManifestRow]:

@@ -141,6 +141,7 @@ def bayanihan_post(size: int, envelopes: int, per_envelope: int) -> dict[str, An
     _, source = our_node(size)
     target = WORK / f"bayanihan-{size}-post.db"
     for suffix in ("", "-wal", "-shm"):  # the paging data set stays as it was
+        Path(f"{target}{suffix}").unlink(missing_ok=True)  # a stale WAL would corrupt the copy
         if Path(f"{source}{suffix}").exists():
             shutil.copyfile(f"{source}{suffix}", f"{target}{suffix}")
     db = f"sqlite:///{target}"

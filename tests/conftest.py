@@ -117,7 +117,7 @@ class ThreadServer:
             host="127.0.0.1",
             port=self.port,
             log_level="warning",
-            lifespan="off",
+            lifespan="on",
             **kwargs,  # type: ignore[arg-type]
         )
         self.server = uvicorn.Server(config)

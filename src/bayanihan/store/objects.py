@@ -405,7 +405,7 @@ def list_bodies(conn: Connection, query: ObjectQuery) -> list[tuple[int, bytes]]
         .order_by(objects.c.date_added)
         .limit(query.limit + 1)
     )
-    return [(d, b) for d, b in result.tuples().all()]
+    return [(d, b) for d, b in result.all()]
 
 
 def list_manifest(conn: Connection, query: ObjectQuery) -> list[ManifestRow]:

@@ -427,8 +427,9 @@ def status_record(
 
 def _detail(outcome: Outcome) -> dict[str, str]:
     detail = {"id": outcome.id, "message": outcome.message}
-    if outcome.version:
-        detail["version"] = outcome.version
+    version = outcome.version
+    if version:
+        detail["version"] = version
     return detail
 
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import orjson
@@ -63,6 +67,19 @@ def create_app(node: Node) -> Starlette:
     async def server_error(request: Request, _exc: Exception) -> Response:
         return _error(request, 500, "Internal Server Error", "the server failed; see its log")
 
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        stop = threading.Event()
+        checkpointer = threading.Thread(
+            target=_checkpoint_loop, args=(node, stop), name="wal-checkpoint", daemon=True
+        )
+        checkpointer.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            checkpointer.join(timeout=5)
+
     handlers: dict[Any, Any] = {HTTPException: http_error, Exception: server_error}
     routes = [
         Route("/", landing),
@@ -70,4 +87,13 @@ def create_app(node: Node) -> Starlette:
         *taxii_routes(service),
         Mount("/api/v1", app=rest_app(node)),
     ]
-    return Starlette(routes=routes, exception_handlers=handlers)
+    return Starlette(routes=routes, exception_handlers=handlers, lifespan=lifespan)
+
+
+def _checkpoint_loop(node: Node, stop: threading.Event, interval: float = 0.5) -> None:
+    log = logging.getLogger("bayanihan.store")
+    while not stop.wait(interval):
+        try:
+            node.store.checkpoint()
+        except Exception:  # the next round tries again; requests are unaffected
+            log.exception("WAL checkpoint failed")

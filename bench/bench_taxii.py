@@ -7,6 +7,7 @@ page (as any consumer must). Results go to bench/.work/taxii.json.
 from __future__ import annotations
 
 import argparse
+import re
 import shutil
 import sqlite3
 import statistics
@@ -30,15 +31,30 @@ from servers import (  # noqa: E402
     start_medallion,
 )
 
+_NEXT = re.compile(rb'^\{"more":true,"next":"([^"]+)"')
 
-def page_through(client: httpx.Client, objects_url: str, *, limit: int) -> tuple[int, float]:
-    """GET every page (following `next`); returns (objects received, seconds)."""
+
+def page_through(
+    client: httpx.Client, objects_url: str, *, limit: int, decode: bool = True
+) -> tuple[int, float]:
+    """GET every page (following `next`); returns (objects received, seconds).
+
+    ``decode=False`` measures transfer only: the client reads each body but does
+    not decode it, taking `next` from the head of our envelope (a full page with
+    more to come holds exactly ``limit`` objects; the last page is decoded to count).
+    """
     received = 0
     params: dict[str, Any] = {"limit": limit}
     started = time.perf_counter()
     while True:
         response = client.get(objects_url, params=params)
         response.raise_for_status()
+        if not decode:
+            head = _NEXT.match(response.content[:512])
+            if head is not None:
+                received += limit
+                params = {"limit": limit, "next": head.group(1).decode()}
+                continue
         body = orjson.loads(response.content)
         received += len(body.get("objects", []))
         if not body.get("more"):
@@ -86,11 +102,17 @@ def bayanihan_paging(size: int, repeats: int, limit: int) -> dict[str, Any]:
     process, _base, collection, key = start_bayanihan(db)
     headers = {"Accept": TAXII, "Authorization": f"Bearer {key}"}
     rates = []
+    transfer = []
     try:
         with httpx.Client(headers=headers, timeout=600) as client:
             for _ in range(repeats):
                 count, seconds = page_through(client, collection + "objects/", limit=limit)
                 rates.append(count / seconds)
+                raw_count, seconds = page_through(
+                    client, collection + "objects/", limit=limit, decode=False
+                )
+                assert raw_count == count, (raw_count, count)
+                transfer.append(raw_count / seconds)
     finally:
         process.stop()
     select = [bare_select_rate(db_path, limit=limit) for _ in range(repeats)]
@@ -99,6 +121,7 @@ def bayanihan_paging(size: int, repeats: int, limit: int) -> dict[str, Any]:
         "objects": count,
         "rates": rates,
         "median": statistics.median(rates),
+        "transfer_median": statistics.median(transfer),
         "bare_select_median": statistics.median(select),
     }
 

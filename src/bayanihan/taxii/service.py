@@ -6,6 +6,7 @@ stored JSON joined with commas, never decoded and encoded again.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,6 +39,7 @@ _OBJECT_FILTERS = frozenset(
 _VERSIONS_FILTERS = frozenset({"added_after", "limit", "next", "match[spec_version]"})
 _DELETE_FILTERS = frozenset({"match[version]", "match[spec_version]"})
 _BATCH = 1000
+_LAYOUT_TTL = 5.0  # seconds
 
 
 @dataclass(slots=True)
@@ -66,21 +68,39 @@ class TaxiiService:
     def __init__(self, node: Node) -> None:
         self.node = node
         self.settings = node.settings
+        self._layout_cache: (
+            tuple[float, dict[str, tuple[ApiRootRecord, list[CollectionRecord]]]] | None
+        ) = None
 
     # -- lookups ------------------------------------------------------------------------
 
+    def _layout(self) -> dict[str, tuple[ApiRootRecord, list[CollectionRecord]]]:
+        """API roots and their collections, re-read at most every few seconds.
+
+        They change only when an administrator adds one; every request needs them.
+        """
+        now = time.monotonic()
+        if self._layout_cache is None or now - self._layout_cache[0] > _LAYOUT_TTL:
+            with self.node.store.read() as conn:
+                layout = {
+                    root.path: (root, taxii_store.list_collections(conn, api_root_row=root.row_id))
+                    for root in taxii_store.list_api_roots(conn)
+                }
+            self._layout_cache = (now, layout)
+        return self._layout_cache[1]
+
     def _root(self, path: str) -> ApiRootRecord:
-        with self.node.store.read() as conn:
-            for root in taxii_store.list_api_roots(conn):
-                if root.path == path:
-                    return root
-        raise TaxiiError(404, "Unknown API root", f"there is no API root {path!r} on this server")
+        found = self._layout().get(path)
+        if found is None:
+            raise TaxiiError(
+                404, "Unknown API root", f"there is no API root {path!r} on this server"
+            )
+        return found[0]
 
     def _collection(self, root: ApiRootRecord, collection_id: str) -> CollectionRecord:
-        with self.node.store.read() as conn:
-            for collection in taxii_store.list_collections(conn, api_root_row=root.row_id):
-                if collection.id == collection_id:
-                    return collection
+        for collection in self._layout()[root.path][1]:
+            if collection.id == collection_id:
+                return collection
         raise TaxiiError(404, "Unknown collection", f"no collection {collection_id!r} here")
 
     @staticmethod
@@ -135,8 +155,7 @@ class TaxiiService:
 
     def collections(self, principal: Principal, path: str) -> Page:
         root = self._root(path)
-        with self.node.store.read() as conn:
-            found = taxii_store.list_collections(conn, api_root_row=root.row_id)
+        found = self._layout()[root.path][1]
         resources = [self._collection_resource(principal, c) for c in found]
         return _json({"collections": resources} if resources else {})
 

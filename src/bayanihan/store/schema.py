@@ -59,6 +59,21 @@ orgs = Table(
     Column("created", BigInteger, nullable=False),
 )
 
+# People who log in: users of an organisation, with argon2 password hashes. Each has
+# an `identity` id (class individual) so that TLP:RED objects can name them.
+users = Table(
+    "users",
+    metadata,
+    Column("row_id", Integer, primary_key=True, autoincrement=True),
+    Column("identity_id", Text, nullable=False, unique=True),
+    Column("org_row", Integer, ForeignKey("orgs.row_id"), nullable=False),
+    Column("username", Text, nullable=False, unique=True),
+    Column("password_hash", Text, nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("created", BigInteger, nullable=False),
+    Column("disabled", BigInteger),
+)
+
 api_keys = Table(
     "api_keys",
     metadata,
@@ -66,6 +81,7 @@ api_keys = Table(
     Column("key_hash", String(64), nullable=False, unique=True),
     Column("prefix", String(16), nullable=False),
     Column("org_row", Integer, ForeignKey("orgs.row_id"), nullable=False),
+    Column("user_row", Integer, ForeignKey("users.row_id")),
     Column("role", String(16), nullable=False),
     Column("label", Text),
     Column("created", BigInteger, nullable=False),
@@ -111,6 +127,35 @@ audience_members = Table(
     Index("ix_audience_members_org", "org_row", "audience_row"),
 )
 
+# TLP:RED objects that name people: their audience is those users (and the author org).
+audience_users = Table(
+    "audience_users",
+    metadata,
+    Column("audience_row", Integer, ForeignKey("audiences.row_id"), primary_key=True),
+    Column("user_row", Integer, ForeignKey("users.row_id"), primary_key=True),
+    Index("ix_audience_users_user", "user_row", "audience_row"),
+)
+
+# Named sets of organisations across nodes. The same group has the same id on every node.
+sharing_groups = Table(
+    "sharing_groups",
+    metadata,
+    Column("row_id", Integer, primary_key=True, autoincrement=True),
+    Column("id", Text, nullable=False, unique=True),
+    Column("name", Text, nullable=False, unique=True),
+    Column("description", Text),
+    Column("owner_org", Integer, ForeignKey("orgs.row_id"), nullable=False),
+    Column("created", BigInteger, nullable=False),
+)
+
+sharing_group_members = Table(
+    "sharing_group_members",
+    metadata,
+    Column("group_row", Integer, ForeignKey("sharing_groups.row_id"), primary_key=True),
+    Column("org_row", Integer, ForeignKey("orgs.row_id"), primary_key=True),
+    Index("ix_sharing_group_members_org", "org_row", "group_row"),
+)
+
 objects = Table(
     "objects",
     metadata,
@@ -133,9 +178,24 @@ objects = Table(
     Column("collection_row", Integer, ForeignKey("collections.row_id"), nullable=False),
     Column("is_latest", Boolean, nullable=False),
     Column("is_first", Boolean, nullable=False),
+    Column("name", Text),
+    Column("description", Text),
     Column("body", LargeBinary, nullable=False),
     UniqueConstraint("id", "author_org", "version"),
     Index("ix_objects_type_date_added", "type", "date_added"),
+)
+
+# The objects a relationship or sighting points at: it is visible only when they are.
+object_refs = Table(
+    "object_refs",
+    metadata,
+    Column(
+        "date_added",
+        BigInteger,
+        ForeignKey("objects.date_added", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("ref_id", Text, primary_key=True),
 )
 
 # The node's monotonic counters (the date_added clock).
@@ -161,7 +221,34 @@ statuses = Table(
     Column("details", LargeBinary, nullable=False),
 )
 
-# Objects deleted at this node, so that later issues can tell peers.
+# Append-only, hash-chained record of who read and changed what (one entry per request).
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column(
+        "seq", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("at", BigInteger, nullable=False),
+    Column("key_row", Integer),
+    Column("org_row", Integer),
+    Column("user_row", Integer),
+    Column("action", Text, nullable=False),
+    Column("object_ids", Text, nullable=False),
+    Column("remote", Text),
+    Column("detail", Text),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+
+# Node-wide switches set by the administrator (e.g. the public collection).
+node_options = Table(
+    "node_options",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+# Objects deleted at this node, so that peers can be told.
 tombstones = Table(
     "tombstones",
     metadata,

@@ -34,6 +34,7 @@ from bayanihan.store import keys as key_store
 from bayanihan.store import orgs as org_store
 from bayanihan.store import taxii as taxii_store
 from bayanihan.store.objects import NewVersion, insert_versions
+from bayanihan.store.scope import Directory
 
 API_ROOT_PATH = "api"
 KEY_PREFIX = "bay_"
@@ -293,6 +294,11 @@ class Node:
     def orgs(self) -> list[org_store.OrgRecord]:
         with self.store.read() as conn:
             return org_store.list_orgs(conn)
+
+    def directory(self) -> Directory:
+        """Organisations, people and sharing groups, for audience decisions."""
+        with self.store.read() as conn:
+            return org_store.load_directory(conn)
 
     def org_names(self) -> dict[int, str]:
         return {o.row_id: o.name for o in self.orgs()}

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from bayanihan.policy.audience import audience_for
+from bayanihan.policy.audience import AudienceError, audience_for
 from bayanihan.policy.tlp import TLP1_IDS, TLP2_IDS, Tlp, marking_definition, tlp_of
 from bayanihan.policy.visibility import PUBLIC_SCOPE, ReadScope, may_see
+from bayanihan.store.scope import Audience, Directory
 from bayanihan.stix.validate import validate_object
 
 
@@ -66,15 +67,87 @@ def test_audience_by_level() -> None:
     assert audience_for(Tlp.CLEAR, author_org=3) is None
     assert audience_for(Tlp.GREEN, author_org=3) is None
     for level in (Tlp.AMBER, Tlp.AMBER_STRICT, Tlp.RED):
-        assert audience_for(level, author_org=3) == frozenset({3})
+        assert audience_for(level, author_org=3) == Audience(orgs=frozenset({3}))
+
+
+DIRECTORY = Directory(
+    org_by_identity={"identity--a": 1, "identity--b": 2, "identity--c": 3},
+    user_by_identity={"identity--person-b": (70, 2)},
+    children={2: (4,), 4: (5,), 1: (6,)},
+    group_members={"x-bayanihan-sharing-group--g": frozenset({1, 3, 8})},
+)
+
+
+def test_amber_reaches_recipients_groups_and_their_constituents() -> None:
+    audience = audience_for(
+        Tlp.AMBER,
+        author_org=1,
+        recipient_refs=["identity--b"],
+        group_refs=["x-bayanihan-sharing-group--g"],
+        directory=DIRECTORY,
+    )
+    assert audience == Audience(orgs=frozenset({1, 2, 3, 4, 5, 6, 8}))
+
+
+def test_amber_strict_leaves_constituents_out() -> None:
+    audience = audience_for(
+        Tlp.AMBER_STRICT, author_org=1, recipient_refs=["identity--b"], directory=DIRECTORY
+    )
+    assert audience == Audience(orgs=frozenset({1, 2}))
+
+
+def test_red_naming_people_is_for_those_people() -> None:
+    audience = audience_for(
+        Tlp.RED,
+        author_org=1,
+        recipient_refs=["identity--b", "identity--person-b"],
+        directory=DIRECTORY,
+    )
+    assert audience == Audience(orgs=frozenset({1}), users=frozenset({70}))
+    without_people = audience_for(
+        Tlp.RED, author_org=1, recipient_refs=["identity--b"], directory=DIRECTORY
+    )
+    assert without_people == Audience(orgs=frozenset({1, 2}))
+
+
+@pytest.mark.parametrize(
+    "recipients, groups, message",
+    [
+        (["identity--nobody"], [], "neither an organisation nor a person"),
+        ([], ["x-bayanihan-sharing-group--unknown"], "not known"),
+    ],
+)
+def test_unknown_recipients_are_refused(
+    recipients: list[str], groups: list[str], message: str
+) -> None:
+    with pytest.raises(AudienceError, match=message):
+        audience_for(
+            Tlp.AMBER,
+            author_org=1,
+            recipient_refs=recipients,
+            group_refs=groups,
+            directory=DIRECTORY,
+        )
+
+
+def test_only_members_may_share_with_a_group() -> None:
+    with pytest.raises(AudienceError, match="not a member"):
+        audience_for(
+            Tlp.AMBER, author_org=2, group_refs=["x-bayanihan-sharing-group--g"], directory=DIRECTORY
+        )
 
 
 def test_may_see_matches_the_rules() -> None:
     member = ReadScope(org_rows=frozenset({3}))
     outsider = ReadScope(org_rows=frozenset({4}))
-    assert may_see(member, tlp=Tlp.RED, audience_orgs=frozenset({3}))
-    assert not may_see(outsider, tlp=Tlp.RED, audience_orgs=frozenset({3}))
-    assert may_see(outsider, tlp=Tlp.GREEN, audience_orgs=None)
-    assert not may_see(PUBLIC_SCOPE, tlp=Tlp.GREEN, audience_orgs=None)
-    assert may_see(PUBLIC_SCOPE, tlp=Tlp.CLEAR, audience_orgs=None)
-    assert may_see(ReadScope(everything=True), tlp=Tlp.RED, audience_orgs=frozenset({9}))
+    person = ReadScope(org_rows=frozenset({4}), user_row=7)
+    red = Audience(orgs=frozenset({3}))
+    named = Audience(orgs=frozenset({3}), users=frozenset({7}))
+    assert may_see(member, tlp=Tlp.RED, audience=red)
+    assert not may_see(outsider, tlp=Tlp.RED, audience=red)
+    assert may_see(person, tlp=Tlp.RED, audience=named)
+    assert not may_see(outsider, tlp=Tlp.RED, audience=named)
+    assert may_see(outsider, tlp=Tlp.GREEN, audience=None)
+    assert not may_see(PUBLIC_SCOPE, tlp=Tlp.GREEN, audience=None)
+    assert may_see(PUBLIC_SCOPE, tlp=Tlp.CLEAR, audience=None)
+    assert may_see(ReadScope(everything=True), tlp=Tlp.RED, audience=named)

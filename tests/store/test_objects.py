@@ -10,7 +10,7 @@ import pytest
 from bayanihan.ingest.importer import import_objects
 from bayanihan.node import Node
 from bayanihan.policy.tlp import Tlp
-from bayanihan.policy.visibility import ReadScope
+from bayanihan.store.scope import ReadScope
 from bayanihan.store import objects as object_store
 from bayanihan.store.objects import ObjectQuery, VersionSpec
 from tests.stixgen import indicator, ipv4, stamp
@@ -21,7 +21,7 @@ EVERYTHING = ReadScope(everything=True)
 def _all(node: Node, **kw: object) -> list[dict[str, object]]:
     query = ObjectQuery(scope=EVERYTHING, limit=100_000, **kw)  # type: ignore[arg-type]
     with node.store.read() as conn:
-        return [orjson.loads(body) for _, body in object_store.list_bodies(conn, query)]
+        return [orjson.loads(row.body) for row in object_store.list_bodies(conn, query)]
 
 
 def _submit(node: Node, objects: list[dict[str, object]], org: str | None = None):  # type: ignore[no-untyped-def]
@@ -58,7 +58,8 @@ def test_stored_bytes_are_canonical_json(node: Node) -> None:
     _submit(node, [obj])
     query = ObjectQuery(scope=EVERYTHING, ids=frozenset({obj["id"]}))
     with node.store.read() as conn:
-        [(_, body)] = object_store.list_bodies(conn, query)
+        [row] = object_store.list_bodies(conn, query)
+    body = row.body
     decoded = orjson.loads(body)
     assert body == orjson.dumps(decoded, option=orjson.OPT_SORT_KEYS)
     assert decoded["created_by_ref"] == node.operator().org_identity

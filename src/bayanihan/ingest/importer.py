@@ -72,6 +72,7 @@ def _options(node: Node, principal: Principal, force_tlp: Tlp | None) -> IntakeO
         principal=principal,
         collection_row=node.default_collection_row(),
         untagged=node.untagged_tlp,
+        directory=node.directory(),
         force_tlp=force_tlp,
     )
 

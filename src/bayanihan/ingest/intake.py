@@ -18,9 +18,11 @@ from sqlalchemy import Connection
 from bayanihan.policy.audience import audience_for
 from bayanihan.policy.principal import Principal
 from bayanihan.policy.tlp import MARKING_LEVELS, Tlp, tlp_of
+from bayanihan.stix.extensions import recipients_of
 from bayanihan.stix.timestamps import TimestampError, format_timestamp, parse_timestamp
 from bayanihan.stix.validate import validate_object
 from bayanihan.store.objects import DUPLICATE, STORED, NewVersion, insert_versions
+from bayanihan.store.scope import Directory
 
 # Objects the node already publishes under fixed ids: accepted, never re-attributed.
 _KNOWN_FIXED = frozenset(MARKING_LEVELS)
@@ -52,8 +54,24 @@ class IntakeOptions:
     principal: Principal
     collection_row: int
     untagged: Tlp
+    directory: Directory | None = None  # recipients and groups resolve against it
     force_tlp: Tlp | None = None  # add this marking to objects that carry no TLP
     origin: str = "local"
+
+
+def _refs(obj: dict[str, Any]) -> tuple[str, ...]:
+    """What a relationship or sighting points at: it is visible only when they are."""
+    kind = obj.get("type")
+    if kind == "relationship":
+        return (str(obj["source_ref"]), str(obj["target_ref"]))
+    if kind == "sighting":
+        observed = obj.get("observed_data_refs") or []
+        return (str(obj["sighting_of_ref"]), *(str(r) for r in observed))
+    return ()
+
+
+def _text(value: object, limit: int = 4000) -> str | None:
+    return value[:limit] if isinstance(value, str) else None
 
 
 def version_of(obj: dict[str, Any]) -> tuple[int | None, int]:
@@ -113,6 +131,17 @@ def prepare(obj: object, options: IntakeOptions) -> NewVersion | Outcome:
         obj["object_marking_refs"] = marking_refs
         level = options.force_tlp
     try:
+        recipients, groups = recipients_of(obj)
+        audience = audience_for(
+            level,
+            author_org=principal.org_row,
+            recipient_refs=recipients,
+            group_refs=groups,
+            directory=options.directory,
+        )
+    except ValueError as exc:  # AudienceError included
+        return Outcome(object_id, version_text, "rejected", str(exc))
+    try:
         body = orjson.dumps(obj, option=orjson.OPT_SORT_KEYS)
     except TypeError as exc:
         return Outcome(object_id, version_text, "rejected", f"cannot be stored as JSON: {exc}")
@@ -132,9 +161,12 @@ def prepare(obj: object, options: IntakeOptions) -> NewVersion | Outcome:
         confidence=confidence if isinstance(confidence, int) else None,
         valid_until=parse_timestamp(valid_until) if isinstance(valid_until, str) else None,
         origin=options.origin,
-        audience=audience_for(level, author_org=principal.org_row),
+        audience=audience,
         collection_row=options.collection_row,
         body=body,
+        name=_text(obj.get("name"), 1000),
+        description=_text(obj.get("description")),
+        refs=_refs(obj),
     )
 
 

@@ -16,6 +16,8 @@ class Principal:
     org_name: str
     role: Role
     key_row: int | None = None
+    user_row: int | None = None
+    remote: str | None = None  # the caller's address, for the audit log
 
     def can(self, action: Action) -> bool:
         return allows(self.role, action)

@@ -33,8 +33,16 @@ from sqlalchemy import (
     update,
 )
 
-from bayanihan.policy.visibility import ReadScope
-from bayanihan.store.schema import audience_members, audiences, counters, objects, tombstones
+from bayanihan.store.scope import Audience, ReadScope
+from bayanihan.store.schema import (
+    audience_members,
+    audience_users,
+    audiences,
+    counters,
+    object_refs,
+    objects,
+    tombstones,
+)
 
 _CHUNK = 900
 _COPY_THRESHOLD = 64
@@ -61,9 +69,12 @@ class NewVersion:
     confidence: int | None
     valid_until: int | None
     origin: str
-    audience: frozenset[int] | None
+    audience: Audience | None
     collection_row: int
     body: bytes
+    name: str | None = None
+    description: str | None = None
+    refs: tuple[str, ...] = ()  # what a relationship or sighting points at
 
 
 @dataclass(slots=True)
@@ -140,12 +151,12 @@ def _chunks(values: Sequence[Any]) -> Iterable[Sequence[Any]]:
         yield values[start : start + _CHUNK]
 
 
-def audience_rows(conn: Connection, sets: Iterable[frozenset[int]]) -> dict[frozenset[int], int]:
-    """The audiences row for each distinct organisation set, created when new."""
-    wanted = {",".join(map(str, sorted(s))): s for s in set(sets)}
+def audience_rows(conn: Connection, sets: Iterable[Audience]) -> dict[Audience, int]:
+    """The audiences row for each distinct audience, created when new."""
+    wanted = {audience.key: audience for audience in set(sets)}
     if not wanted:
         return {}
-    found: dict[frozenset[int], int] = {}
+    found: dict[Audience, int] = {}
     keys = list(wanted)
     for chunk in _chunks(keys):
         for row_id, members_key in conn.execute(
@@ -154,16 +165,22 @@ def audience_rows(conn: Connection, sets: Iterable[frozenset[int]]) -> dict[froz
             )
         ):
             found[wanted[members_key]] = row_id
-    for members_key, members in wanted.items():
-        if members in found:
+    for members_key, audience in wanted.items():
+        if audience in found:
             continue
         result = conn.execute(insert(audiences).values(members_key=members_key))
         assert result.inserted_primary_key is not None
         row_id = int(result.inserted_primary_key[0])
         conn.execute(
-            insert(audience_members), [{"audience_row": row_id, "org_row": m} for m in members]
+            insert(audience_members),
+            [{"audience_row": row_id, "org_row": m} for m in sorted(audience.orgs)],
         )
-        found[members] = row_id
+        if audience.users:
+            conn.execute(
+                insert(audience_users),
+                [{"audience_row": row_id, "user_row": u} for u in sorted(audience.users)],
+            )
+        found[audience] = row_id
     return found
 
 
@@ -252,6 +269,7 @@ def insert_versions(
     audience_ids = audience_rows(conn, (v.audience for v in versions if v.audience is not None))
     start = next_date_added(conn, len(rows), now=now)
     params = []
+    references: list[dict[str, Any]] = []
     for offset, (item, (is_latest, is_first)) in enumerate(zip(rows, flags, strict=True)):
         audience = None if item.audience is None else audience_ids[item.audience]
         params.append(
@@ -274,15 +292,20 @@ def insert_versions(
                 item.collection_row,
                 is_latest,
                 is_first,
+                item.name,
+                item.description,
                 item.body,
             )
         )
+        references.extend({"date_added": start + offset, "ref_id": r} for r in set(item.refs))
         outcomes[stored_at[offset]] = (STORED, start + offset)
     for chunk in _chunks(clear_latest):
         conn.execute(update(objects).where(objects.c.date_added.in_(chunk)).values(is_latest=False))
     for chunk in _chunks(clear_first):
         conn.execute(update(objects).where(objects.c.date_added.in_(chunk)).values(is_first=False))
     _bulk_insert(conn, params)
+    if references:
+        conn.execute(insert(object_refs), references)
     return outcomes
 
 
@@ -319,6 +342,8 @@ _INSERT_COLUMNS = (
     "collection_row",
     "is_latest",
     "is_first",
+    "name",
+    "description",
     "body",
 )
 
@@ -348,25 +373,54 @@ def _insert_sql(dialect: str) -> str:
     return f"INSERT INTO {objects.name} ({columns}) VALUES ({markers})"
 
 
-def visible(scope: ReadScope) -> ColumnElement[bool]:
-    """The SQL rendering of a ReadScope (the policy module decides the scope)."""
-    if scope.everything:
-        return true()
+def _audience_visible(scope: ReadScope, table: Any) -> ColumnElement[bool]:
     clauses: list[ColumnElement[bool]] = []
     if scope.community:
-        clauses.append(objects.c.audience.is_(None))
+        clauses.append(table.c.audience.is_(None))
     if scope.org_rows:
         clauses.append(
-            objects.c.audience.in_(
+            table.c.audience.in_(
                 select(audience_members.c.audience_row).where(
                     audience_members.c.org_row.in_(sorted(scope.org_rows))
                 )
             )
         )
+    if scope.user_row is not None:
+        clauses.append(
+            table.c.audience.in_(
+                select(audience_users.c.audience_row).where(
+                    audience_users.c.user_row == scope.user_row
+                )
+            )
+        )
     condition = or_(*clauses) if clauses else false()
     if scope.clear_only:
-        condition = and_(objects.c.tlp == "clear", condition)
+        condition = and_(table.c.tlp == "clear", condition)
     return condition
+
+
+def visible(scope: ReadScope, table: Any = objects) -> ColumnElement[bool]:
+    """The SQL rendering of a ReadScope (the policy module decides the scope).
+
+    An object is visible when its audience admits the reader and, for a
+    relationship or sighting, every object it points at has a version the reader
+    may see: an edge never tells of an endpoint the reader cannot open.
+    """
+    if scope.everything:
+        return true()
+    endpoint = objects.alias("endpoint")
+    refs = object_refs.alias("refs")
+    hidden_endpoint = (
+        select(refs.c.ref_id)
+        .where(
+            refs.c.date_added == table.c.date_added,
+            ~select(endpoint.c.date_added)
+            .where(endpoint.c.id == refs.c.ref_id, _audience_visible(scope, endpoint))
+            .exists(),
+        )
+        .exists()
+    )
+    return and_(_audience_visible(scope, table), ~hidden_endpoint)
 
 
 def _where(query: ObjectQuery) -> list[ColumnElement[bool]]:
@@ -394,20 +448,28 @@ def _where(query: ObjectQuery) -> list[ColumnElement[bool]]:
     return where
 
 
-def list_bodies(conn: Connection, query: ObjectQuery) -> list[tuple[int, bytes]]:
-    """(date_added, stored bytes) of up to ``limit + 1`` matching versions, oldest first.
+@dataclass(frozen=True, slots=True)
+class PageRow:
+    date_added: int
+    body: bytes
+    id: str
+    tlp: str
+
+
+def list_bodies(conn: Connection, query: ObjectQuery) -> list[PageRow]:
+    """Up to ``limit + 1`` matching versions with their stored bytes, oldest first.
 
     One row more than asked tells the caller whether there are more.
     """
     result = conn.execute(
-        select(objects.c.date_added, objects.c.body)
+        select(objects.c.date_added, objects.c.body, objects.c.id, objects.c.tlp)
         .where(*_where(query))
         .order_by(objects.c.date_added)
         .limit(query.limit + 1)
     )
-    # The driver's rows as they come: both columns need no conversion, and this is
-    # the hottest read of the node (every TAXII page).
-    rows: list[tuple[int, bytes]] = result.cursor.fetchall()  # type: ignore[assignment]
+    # The driver's rows as they come: no column needs converting, and this is the
+    # hottest read of the node (every TAXII page).
+    rows = [PageRow(*row) for row in result.cursor.fetchall()]
     result.close()
     return rows
 

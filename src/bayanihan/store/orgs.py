@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, insert, select
 
-from bayanihan.store.schema import node, orgs
+from bayanihan.store.schema import node, orgs, sharing_group_members, sharing_groups, users
+from bayanihan.store.scope import Directory
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,4 +112,41 @@ def set_node(
             org_row=org_row,
             created=created,
         )
+    )
+
+
+def load_directory(conn: Connection) -> Directory:
+    """Organisations, people and sharing groups, as the audience decision needs them."""
+    org_by_identity: dict[str, int] = {}
+    children: dict[int, list[int]] = {}
+    for row_id, identity_id, parent in conn.execute(
+        select(orgs.c.row_id, orgs.c.identity_id, orgs.c.parent_row)
+    ):
+        org_by_identity[identity_id] = row_id
+        if parent is not None:
+            children.setdefault(parent, []).append(row_id)
+    user_by_identity = {
+        identity_id: (row_id, org_row)
+        for row_id, identity_id, org_row in conn.execute(
+            select(users.c.row_id, users.c.identity_id, users.c.org_row).where(
+                users.c.disabled.is_(None)
+            )
+        )
+    }
+    members: dict[str, set[int]] = {}
+    for group_id, org_row in conn.execute(
+        select(sharing_groups.c.id, sharing_group_members.c.org_row).select_from(
+            sharing_groups.outerjoin(
+                sharing_group_members, sharing_group_members.c.group_row == sharing_groups.c.row_id
+            )
+        )
+    ):
+        found = members.setdefault(group_id, set())
+        if org_row is not None:
+            found.add(org_row)
+    return Directory(
+        org_by_identity=org_by_identity,
+        user_by_identity=user_by_identity,
+        children={k: tuple(v) for k, v in children.items()},
+        group_members={k: frozenset(v) for k, v in members.items()},
     )

@@ -214,12 +214,12 @@ class TaxiiService:
         if not rows:
             return Page(body=b'{"more":false}')
         head = (
-            b'{"more":true,"next":"' + encode_token(rows[-1][0]).encode() + b'",'
+            b'{"more":true,"next":"' + encode_token(rows[-1].date_added).encode() + b'",'
             if more
             else (b'{"more":false,')
         )
-        body = head + b'"objects":[' + b",".join(r[1] for r in rows) + b"]}"
-        return Page(body=body, first=rows[0][0], last=rows[-1][0])
+        body = head + b'"objects":[' + b",".join(r.body for r in rows) + b"]}"
+        return Page(body=body, first=rows[0].date_added, last=rows[-1].date_added)
 
     def _require_exists(
         self, conn: Any, principal: Principal, collection: CollectionRecord, object_id: str
@@ -312,6 +312,7 @@ class TaxiiService:
             principal=principal,
             collection_row=collection.row_id,
             untagged=self.node.untagged_tlp,
+            directory=self.node.directory(),
         )
         request_timestamp = self.node.clock()
         names = self.node.org_names()

@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import argon2
 import orjson
 from sqlalchemy import Connection
 
@@ -24,13 +25,18 @@ from bayanihan.policy.roles import Action, Role, may_grant
 from bayanihan.policy.tlp import Tlp, marking_definition
 from bayanihan.settings import Settings
 from bayanihan.stix.extensions import (
+    SHARING_GROUP_TYPE,
+    sharing_extension_definition,
+    sharing_group_extension_definition,
     organisation_extension_definition,
     organisation_identity,
     project_identity,
 )
 from bayanihan.stix.timestamps import format_timestamp, now_micros
 from bayanihan.store import Store
+from bayanihan.store import groups as group_store
 from bayanihan.store import keys as key_store
+from bayanihan.store import users as user_store
 from bayanihan.store import orgs as org_store
 from bayanihan.store import taxii as taxii_store
 from bayanihan.store.objects import NewVersion, insert_versions
@@ -39,6 +45,17 @@ from bayanihan.store.scope import Directory
 API_ROOT_PATH = "api"
 KEY_PREFIX = "bay_"
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
+_USERNAME = re.compile(r"^[A-Za-z0-9._@-]{2,64}$")
+_GROUP_ID = re.compile(
+    rf"^{SHARING_GROUP_TYPE}--[0-9a-f]{{8}}-[0-9a-f]{{4}}-[0-9a-f]{{4}}-[0-9a-f]{{4}}-[0-9a-f]{{12}}$"
+)
+MIN_PASSWORD = 12
+
+
+def _hasher() -> argon2.PasswordHasher:
+    return argon2.PasswordHasher()
+
+
 _IDENTITY_ID = re.compile(
     r"^identity--[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$"
 )
@@ -147,6 +164,8 @@ class Node:
             published = [
                 project_identity(),
                 organisation_extension_definition(),
+                sharing_extension_definition(),
+                sharing_group_extension_definition(),
                 *(marking_definition(level) for level in Tlp),
                 organisation_identity(
                     identity_id=node_identity,
@@ -312,6 +331,7 @@ class Node:
         org_name: str | None = None,
         label: str | None = None,
         granted_by: Principal | None = None,
+        username: str | None = None,
     ) -> NewKey:
         """Create an API key; the secret is returned once and only its hash is kept.
 
@@ -320,6 +340,14 @@ class Node:
         """
         node = self.require_initialised()
         with self.store.write() as conn:
+            user = None
+            if username is not None:
+                user = user_store.user_by_name(conn, username)
+                if user is None or user.disabled is not None:
+                    raise NodeError(f"no active user named {username!r}")
+                if not may_grant(Role(user.role), role) and Role(user.role) is not role:
+                    raise NodeError(f"{username} is a {user.role}: a {role} key would be wider")
+                org_name = user.org_name
             org = self._org_or_own(conn, node, org_name)
             if granted_by is not None:
                 if not may_grant(granted_by.role, role):
@@ -344,6 +372,7 @@ class Node:
                 role=role.value,
                 label=label,
                 created=self.clock(),
+                user_row=user.row_id if user else None,
             )
         return NewKey(secret=secret, row_id=row_id, org_name=org.name, role=role)
 
@@ -361,7 +390,7 @@ class Node:
             return None
         with self.store.read() as conn:
             record = key_store.key_by_hash(conn, hash_key(secret))
-        if record is None or record.revoked is not None:
+        if record is None or record.revoked is not None or record.user_disabled is not None:
             return None
         return Principal(
             org_row=record.org_row,
@@ -369,7 +398,208 @@ class Node:
             org_name=record.org_name,
             role=Role(record.role),
             key_row=record.row_id,
+            user_row=record.user_row,
         )
+
+    def revoke_key_as(self, principal: Principal, row_id: int) -> None:
+        """Revoke a key on behalf of a key holder: never one of wider rights, nor another org's."""
+        with self.store.write() as conn:
+            record = key_store.key_by_row(conn, row_id)
+            if record is None or record.revoked is not None:
+                raise NodeError(f"no active key #{row_id}")
+            if not principal.can(Action.CREATE_KEY_ANY_ORG):
+                if not principal.can(Action.CREATE_KEY_OWN_ORG):
+                    raise PermissionDenied(f"a {principal.role} key may not revoke keys")
+                if record.org_row != principal.org_row:
+                    raise PermissionDenied("an org-admin may only revoke its own org's keys")
+                if not may_grant(principal.role, Role(record.role)):
+                    raise PermissionDenied(
+                        f"a {principal.role} key may not revoke a {record.role} key"
+                    )
+            key_store.revoke_key(conn, row_id=row_id, when=self.clock())
+
+    # -- users --------------------------------------------------------------------------
+
+    def add_user(
+        self,
+        username: str,
+        *,
+        org_name: str | None,
+        password: str,
+        role: Role,
+        granted_by: Principal | None = None,
+    ) -> user_store.UserRecord:
+        """Register a person who logs in; the password is kept as an argon2 hash."""
+        node = self.require_initialised()
+        username = username.strip()
+        if not _USERNAME.match(username):
+            raise NodeError("a user name is 2-64 letters, digits, '.', '_', '-' or '@'")
+        if len(password) < MIN_PASSWORD:
+            raise NodeError(f"a password needs at least {MIN_PASSWORD} characters")
+        if role is Role.SYNC:
+            raise NodeError("sync is a role for peer nodes' keys, not for people")
+        with self.store.write() as conn:
+            org = self._org_or_own(conn, node, org_name)
+            if not org.local:
+                raise NodeError(f"{org.name!r} is hosted on another node: add its users there")
+            if granted_by is not None:
+                if not may_grant(granted_by.role, role):
+                    raise PermissionDenied(f"a {granted_by.role} key may not create {role} users")
+                if org.row_id != granted_by.org_row and not granted_by.can(
+                    Action.CREATE_KEY_ANY_ORG
+                ):
+                    raise PermissionDenied("an org-admin may only add users to its own org")
+            if role is Role.ADMIN and org.row_id != node.org_row:
+                raise NodeError("admin users belong to the node's own organisation")
+            if user_store.user_by_name(conn, username) is not None:
+                raise NodeError(f"a user named {username!r} already exists")
+            row_id = user_store.add_user(
+                conn,
+                identity_id=f"identity--{self.new_uuid()}",
+                org_row=org.row_id,
+                username=username,
+                password_hash=_hasher().hash(password),
+                role=role.value,
+                created=self.clock(),
+            )
+            user = user_store.user_by_row(conn, row_id)
+        assert user is not None
+        return user
+
+    def users(self, *, org_row: int | None = None) -> list[user_store.UserRecord]:
+        with self.store.read() as conn:
+            return user_store.list_users(conn, org_row=org_row)
+
+    def login(self, username: str, password: str) -> NewKey | None:
+        """Check a password; on success a new key for that person (their role, their org)."""
+        with self.store.read() as conn:
+            user = user_store.user_by_name(conn, username)
+        hasher = _hasher()
+        if user is None or user.disabled is not None:
+            hasher.hash(password)  # the same time whether or not the name exists
+            return None
+        try:
+            hasher.verify(user.password_hash, password)
+        except argon2.exceptions.VerificationError:
+            return None
+        if hasher.check_needs_rehash(user.password_hash):
+            with self.store.write() as conn:
+                user_store.set_password(
+                    conn, row_id=user.row_id, password_hash=hasher.hash(password)
+                )
+        return self.add_key(role=Role(user.role), username=username, label="login")
+
+    # -- sharing groups -----------------------------------------------------------------
+
+    def add_group(
+        self,
+        name: str,
+        *,
+        owner: Principal,
+        description: str | None = None,
+        members: list[str] | None = None,
+        group_id: str | None = None,
+    ) -> group_store.GroupRecord:
+        """Create a sharing group owned by ``owner``'s organisation (a member from the start)."""
+        if not (owner.can(Action.MANAGE_GROUPS_OWN_ORG) or owner.can(Action.MANAGE_GROUPS_ANY)):
+            raise PermissionDenied(f"a {owner.role} key may not create sharing groups")
+        name = name.strip()
+        if not name:
+            raise NodeError("a sharing group needs a name")
+        if group_id is not None and not _GROUP_ID.match(group_id):
+            raise NodeError(f"a sharing group id is {SHARING_GROUP_TYPE}--<UUID>, not {group_id!r}")
+        with self.store.write() as conn:
+            if group_store.group_by(conn, name_or_id=name) is not None or (
+                group_id and group_store.group_by(conn, name_or_id=group_id) is not None
+            ):
+                raise NodeError(f"a sharing group named {name!r} (or with that id) exists")
+            group = group_store.add_group(
+                conn,
+                group_id=group_id or f"{SHARING_GROUP_TYPE}--{self.new_uuid()}",
+                name=name,
+                description=description,
+                owner_org=owner.org_row,
+                created=self.clock(),
+            )
+            group_store.add_member(conn, group_row=group.row_id, org_row=owner.org_row)
+            for member in members or []:
+                org = self._org_by_name_or_identity(conn, member)
+                group_store.add_member(conn, group_row=group.row_id, org_row=org.row_id)
+        return group
+
+    @staticmethod
+    def _org_by_name_or_identity(conn: Connection, text: str) -> org_store.OrgRecord:
+        org = org_store.org_by_identity(conn, text) or org_store.org_by_name(conn, text)
+        if org is None:
+            raise NodeError(
+                f"no organisation {text!r}: register it first (`bayanihan org add`, with --id "
+                "for one hosted on another node)"
+            )
+        return org
+
+    def _visible_group(
+        self, conn: Connection, viewer: Principal, group: str
+    ) -> group_store.GroupRecord:
+        """The group, when the viewer may know of it (members and the node admin)."""
+        record = group_store.group_by(conn, name_or_id=group)
+        if record is not None and (
+            viewer.can(Action.MANAGE_GROUPS_ANY)
+            or viewer.org_row
+            in {m.org_row for m in group_store.members(conn, group_row=record.row_id)}
+        ):
+            return record
+        raise NodeError(f"no sharing group {group!r}")  # the same answer whether it exists or not
+
+    def groups(self, viewer: Principal) -> list[group_store.GroupRecord]:
+        """The groups the viewer's organisation belongs to (every group for the node admin)."""
+        member = None if viewer.can(Action.MANAGE_GROUPS_ANY) else viewer.org_row
+        with self.store.read() as conn:
+            return group_store.list_groups(conn, member_org=member)
+
+    def group_members(self, viewer: Principal, group: str) -> list[group_store.MemberRecord]:
+        with self.store.read() as conn:
+            record = self._visible_group(conn, viewer, group)
+            return group_store.members(conn, group_row=record.row_id)
+
+    def change_group_member(self, editor: Principal, group: str, member: str, *, add: bool) -> bool:
+        """Add or remove a member; for the owner organisation's org-admins and the node admin."""
+        with self.store.write() as conn:
+            record = self._visible_group(conn, editor, group)
+            owner_admin = editor.org_row == record.owner_org and editor.can(
+                Action.MANAGE_GROUPS_OWN_ORG
+            )
+            if not (owner_admin or editor.can(Action.MANAGE_GROUPS_ANY)):
+                raise PermissionDenied("only the owner organisation's org-admins edit a group")
+            org = self._org_by_name_or_identity(conn, member)
+            if not add and org.row_id == record.owner_org:
+                raise NodeError("the owner organisation stays a member of its group")
+            if add:
+                return group_store.add_member(conn, group_row=record.row_id, org_row=org.row_id)
+            return group_store.remove_member(conn, group_row=record.row_id, org_row=org.row_id)
+
+    # -- node options -------------------------------------------------------------------
+
+    def public_collection(self) -> bool:
+        with self.store.read() as conn:
+            return taxii_store.get_option(conn, "public_collection") == "on"
+
+    def set_public_collection(self, enabled: bool, *, by: Principal | None = None) -> None:
+        """Publish TLP:CLEAR objects without authentication (off by default)."""
+        if by is not None and not by.can(Action.MANAGE_NODE):
+            raise PermissionDenied(f"a {by.role} key may not change the public collection")
+        with self.store.write() as conn:
+            taxii_store.set_option(conn, "public_collection", "on" if enabled else "off")
+            if enabled and taxii_store.public_collection(conn) is None:
+                root = taxii_store.list_api_roots(conn)[0]
+                taxii_store.add_collection(
+                    conn,
+                    collection_id=str(self.new_uuid()),
+                    api_root_row=root.row_id,
+                    title="Public",
+                    description="TLP:CLEAR objects of this node, readable without a key.",
+                    scope="public",
+                    is_default=False,
+                )
 
     @staticmethod
     def _org_or_own(

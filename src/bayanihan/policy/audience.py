@@ -71,9 +71,7 @@ def audience_for(
         if members is None:
             raise AudienceError(f"sharing group {ref} is not known to this node")
         if author_org not in members:
-            raise AudienceError(
-                f"the writing organisation is not a member of sharing group {ref}"
-            )
+            raise AudienceError(f"the writing organisation is not a member of sharing group {ref}")
         orgs |= members
     if tlp is Tlp.RED and users:
         return Audience(orgs=frozenset({author_org}), users=frozenset(users))

@@ -25,15 +25,25 @@ class Action(StrEnum):
     DELETE_OWN_ORG = "delete-own-org"  # delete objects authored by the key's org
     DELETE_ANY = "delete-any"  # delete any object on the node
     READ_ALL = "read-all"  # see every object regardless of audience
-    CREATE_KEY_OWN_ORG = "create-key-own-org"
+    CREATE_KEY_OWN_ORG = "create-key-own-org"  # keys and users of its own org
     CREATE_KEY_ANY_ORG = "create-key-any-org"
     MANAGE_ORGS = "manage-orgs"
+    MANAGE_GROUPS_OWN_ORG = "manage-groups-own-org"  # groups its org owns
+    MANAGE_GROUPS_ANY = "manage-groups-any"
+    READ_AUDIT = "read-audit"
+    MANAGE_NODE = "manage-node"  # node switches such as the public collection
 
 
 PERMISSIONS: dict[Role, frozenset[Action]] = {
     Role.ADMIN: frozenset(Action),
     Role.ORG_ADMIN: frozenset(
-        {Action.READ, Action.WRITE, Action.DELETE_OWN_ORG, Action.CREATE_KEY_OWN_ORG}
+        {
+            Action.READ,
+            Action.WRITE,
+            Action.DELETE_OWN_ORG,
+            Action.CREATE_KEY_OWN_ORG,
+            Action.MANAGE_GROUPS_OWN_ORG,
+        }
     ),
     Role.ANALYST: frozenset({Action.READ, Action.WRITE}),
     Role.READER: frozenset({Action.READ}),

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any, TextIO
 
 import orjson
-from sqlalchemy import Connection, Row, bindparam, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from bayanihan.stix.timestamps import format_timestamp
@@ -130,7 +130,7 @@ def entry_hash(
     encoded = orjson.dumps(
         [seq, at, key_row, org_row, user_row, action, list(object_ids), remote, detail]
     )
-    return hashlib.sha256(prev_hash.encode("ascii") + encoded).hexdigest()
+    return hashlib.sha256(prev_hash.encode() + encoded).hexdigest()
 
 
 def _join_ids(object_ids: Sequence[str]) -> str:
@@ -145,7 +145,7 @@ def _split_ids(stored: str) -> tuple[str, ...]:
     return tuple(stored.split(",")) if stored else ()
 
 
-def _entry(row: Row[Any]) -> AuditEntry:
+def _entry(row: Sequence[Any]) -> AuditEntry:
     seq, at, key_row, org_row, user_row, action, ids, remote, detail, prev_hash, hash_ = row
     return AuditEntry(
         seq=int(seq),
@@ -212,9 +212,7 @@ def append(
     else:
         seq, prev_hash = max(counted, int(last.seq)) + 1, str(last.hash)
     ids = tuple(object_ids)
-    digest = entry_hash(
-        prev_hash, seq, at, key_row, org_row, user_row, action, ids, remote, detail
-    )
+    digest = entry_hash(prev_hash, seq, at, key_row, org_row, user_row, action, ids, remote, detail)
     conn.execute(
         _INSERT_ENTRY,
         {
@@ -272,7 +270,9 @@ def _counter(conn: Connection) -> int | None:
 
 
 def _missing(first: int, last: int) -> str:
-    return f"entry {first} is missing" if first == last else f"entries {first} to {last} are missing"
+    return (
+        f"entry {first} is missing" if first == last else f"entries {first} to {last} are missing"
+    )
 
 
 def verify(conn: Connection, *, chunk_size: int = _CHUNK) -> VerifyReport:

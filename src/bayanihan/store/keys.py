@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, insert, select, update
 
-from bayanihan.store.schema import api_keys, orgs
+from bayanihan.store.schema import api_keys, orgs, users
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,20 +20,28 @@ class KeyRecord:
     label: str | None
     created: int
     revoked: int | None
+    user_row: int | None
+    username: str | None
+    user_disabled: int | None
 
 
 _COLUMNS = (
     api_keys.c.row_id,
     api_keys.c.prefix,
     api_keys.c.org_row,
-    orgs.c.identity_id,
-    orgs.c.name,
+    orgs.c.identity_id.label("org_identity"),
+    orgs.c.name.label("org_name"),
     api_keys.c.role,
     api_keys.c.label,
     api_keys.c.created,
     api_keys.c.revoked,
+    api_keys.c.user_row,
+    users.c.username,
+    users.c.disabled.label("user_disabled"),
 )
-_JOINED = api_keys.join(orgs, orgs.c.row_id == api_keys.c.org_row)
+_JOINED = api_keys.join(orgs, orgs.c.row_id == api_keys.c.org_row).outerjoin(
+    users, users.c.row_id == api_keys.c.user_row
+)
 
 
 def add_key(
@@ -45,6 +53,7 @@ def add_key(
     role: str,
     label: str | None,
     created: int,
+    user_row: int | None = None,
 ) -> int:
     result = conn.execute(
         insert(api_keys).values(
@@ -54,6 +63,7 @@ def add_key(
             role=role,
             label=label,
             created=created,
+            user_row=user_row,
         )
     )
     assert result.inserted_primary_key is not None
@@ -64,14 +74,21 @@ def key_by_hash(conn: Connection, key_hash: str) -> KeyRecord | None:
     row = conn.execute(
         select(*_COLUMNS).select_from(_JOINED).where(api_keys.c.key_hash == key_hash)
     ).first()
-    return None if row is None else KeyRecord(*row)
+    return None if row is None else KeyRecord(**row._mapping)
 
 
 def list_keys(conn: Connection, *, org_row: int | None = None) -> list[KeyRecord]:
     query = select(*_COLUMNS).select_from(_JOINED).order_by(api_keys.c.row_id)
     if org_row is not None:
         query = query.where(api_keys.c.org_row == org_row)
-    return [KeyRecord(*r) for r in conn.execute(query)]
+    return [KeyRecord(**r._mapping) for r in conn.execute(query)]
+
+
+def key_by_row(conn: Connection, row_id: int) -> KeyRecord | None:
+    row = conn.execute(
+        select(*_COLUMNS).select_from(_JOINED).where(api_keys.c.row_id == row_id)
+    ).first()
+    return None if row is None else KeyRecord(**row._mapping)
 
 
 def revoke_key(conn: Connection, *, row_id: int, when: int) -> bool:

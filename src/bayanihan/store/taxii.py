@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, insert, select, update
 
-from bayanihan.store.schema import api_roots, collections, statuses
+from bayanihan.store.schema import api_roots, collections, node_options, statuses
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,3 +134,19 @@ def get_status(conn: Connection, *, status_id: str, api_root_row: int) -> Status
         ).where(statuses.c.id == status_id, statuses.c.api_root_row == api_root_row)
     ).first()
     return None if row is None else StatusRecord(**row._mapping)
+
+
+def public_collection(conn: Connection) -> CollectionRecord | None:
+    row = conn.execute(select(*_COLLECTION_COLUMNS).where(collections.c.scope == "public")).first()
+    return None if row is None else CollectionRecord(*row)
+
+
+def get_option(conn: Connection, name: str) -> str | None:
+    return conn.execute(select(node_options.c.value).where(node_options.c.name == name)).scalar()
+
+
+def set_option(conn: Connection, name: str, value: str) -> None:
+    if get_option(conn, name) is None:
+        conn.execute(insert(node_options).values(name=name, value=value))
+    else:
+        conn.execute(update(node_options).where(node_options.c.name == name).values(value=value))

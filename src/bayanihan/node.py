@@ -12,8 +12,9 @@ import hashlib
 import re
 import secrets
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import TextIO
 
 import argon2
 import orjson
@@ -26,19 +27,20 @@ from bayanihan.policy.tlp import Tlp, marking_definition
 from bayanihan.settings import Settings
 from bayanihan.stix.extensions import (
     SHARING_GROUP_TYPE,
-    sharing_extension_definition,
-    sharing_group_extension_definition,
     organisation_extension_definition,
     organisation_identity,
     project_identity,
+    sharing_extension_definition,
+    sharing_group_extension_definition,
 )
 from bayanihan.stix.timestamps import format_timestamp, now_micros
 from bayanihan.store import Store
+from bayanihan.store import audit as audit_store
 from bayanihan.store import groups as group_store
 from bayanihan.store import keys as key_store
-from bayanihan.store import users as user_store
 from bayanihan.store import orgs as org_store
 from bayanihan.store import taxii as taxii_store
+from bayanihan.store import users as user_store
 from bayanihan.store.objects import NewVersion, insert_versions
 from bayanihan.store.scope import Directory
 
@@ -71,6 +73,10 @@ class NotInitialised(NodeError):
 
 class PermissionDenied(NodeError):
     pass
+
+
+class NotFound(NodeError):
+    """Nothing there for this caller (also what a caller who may not know of it is told)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,8 +263,11 @@ class Node:
         sector: str | None = None,
         identity_id: str | None = None,
         parent: str | None = None,
+        by: Principal | None = None,
     ) -> org_store.OrgRecord:
         """Register an organisation; with ``identity_id`` it is hosted on another node."""
+        if by is not None and not by.can(Action.MANAGE_ORGS):
+            raise PermissionDenied(f"a {by.role} key may not register organisations")
         node = self.require_initialised()
         name = name.strip()
         if not name:
@@ -301,6 +310,7 @@ class Node:
                     parent=parent_identity,
                 )
                 self._publish(conn, [identity], org_row=node.org_row, collection_row=None)
+            self.audit(conn, by, "org.add", [org.identity_id], detail=name)
         return org
 
     def org(self, name: str) -> org_store.OrgRecord:
@@ -374,6 +384,7 @@ class Node:
                 created=self.clock(),
                 user_row=user.row_id if user else None,
             )
+            self.audit(conn, granted_by, "key.add", detail=f"key #{row_id} {role} for {org.name}")
         return NewKey(secret=secret, row_id=row_id, org_name=org.name, role=role)
 
     def keys(self) -> list[key_store.KeyRecord]:
@@ -381,8 +392,12 @@ class Node:
             return key_store.list_keys(conn)
 
     def revoke_key(self, row_id: int) -> bool:
+        """Revoke a key as the local operator."""
         with self.store.write() as conn:
-            return key_store.revoke_key(conn, row_id=row_id, when=self.clock())
+            done = key_store.revoke_key(conn, row_id=row_id, when=self.clock())
+            if done:
+                self.audit(conn, None, "key.revoke", detail=f"key #{row_id}")
+            return done
 
     def authenticate(self, secret: str) -> Principal | None:
         """The principal behind an API key, or None for an unknown or revoked key."""
@@ -417,6 +432,7 @@ class Node:
                         f"a {principal.role} key may not revoke a {record.role} key"
                     )
             key_store.revoke_key(conn, row_id=row_id, when=self.clock())
+            self.audit(conn, principal, "key.revoke", detail=f"key #{row_id}")
 
     # -- users --------------------------------------------------------------------------
 
@@ -463,7 +479,8 @@ class Node:
                 created=self.clock(),
             )
             user = user_store.user_by_row(conn, row_id)
-        assert user is not None
+            assert user is not None
+            self.audit(conn, granted_by, "user.add", [user.identity_id], detail=username)
         return user
 
     def users(self, *, org_row: int | None = None) -> list[user_store.UserRecord]:
@@ -525,6 +542,7 @@ class Node:
             for member in members or []:
                 org = self._org_by_name_or_identity(conn, member)
                 group_store.add_member(conn, group_row=group.row_id, org_row=org.row_id)
+            self.audit(conn, owner, "group.add", [group.id], detail=name)
         return group
 
     @staticmethod
@@ -548,7 +566,7 @@ class Node:
             in {m.org_row for m in group_store.members(conn, group_row=record.row_id)}
         ):
             return record
-        raise NodeError(f"no sharing group {group!r}")  # the same answer whether it exists or not
+        raise NotFound(f"no sharing group {group!r}")  # the same answer whether it exists or not
 
     def groups(self, viewer: Principal) -> list[group_store.GroupRecord]:
         """The groups the viewer's organisation belongs to (every group for the node admin)."""
@@ -574,8 +592,62 @@ class Node:
             if not add and org.row_id == record.owner_org:
                 raise NodeError("the owner organisation stays a member of its group")
             if add:
-                return group_store.add_member(conn, group_row=record.row_id, org_row=org.row_id)
-            return group_store.remove_member(conn, group_row=record.row_id, org_row=org.row_id)
+                changed = group_store.add_member(conn, group_row=record.row_id, org_row=org.row_id)
+            else:
+                changed = group_store.remove_member(
+                    conn, group_row=record.row_id, org_row=org.row_id
+                )
+            action = "group.member-add" if add else "group.member-remove"
+            self.audit(conn, editor, action, [record.id], detail=org.identity_id)
+            return changed
+
+    # -- audit --------------------------------------------------------------------------
+
+    def audit(
+        self,
+        conn: Connection,
+        who: Principal | None,
+        action: str,
+        object_ids: Sequence[str] = (),
+        detail: str | None = None,
+    ) -> None:
+        """Record a request in the audit log, inside the transaction of its change.
+
+        Call it last in the transaction (after object writes): writers then take
+        the object lock before the audit lock, always in that order.
+        """
+        audit_store.append(
+            conn,
+            at=self.clock(),
+            key_row=who.key_row if who else None,
+            org_row=who.org_row if who else None,
+            user_row=who.user_row if who else None,
+            action=action,
+            object_ids=sorted(set(object_ids)),
+            remote="cli" if who is None or who.key_row is None else who.remote,
+            detail=detail,
+        )
+
+    def audit_read(
+        self, who: Principal | None, action: str, seen: Iterable[tuple[str, str]]
+    ) -> None:
+        """Record a read when it returned objects other than TLP:CLEAR ((id, tlp) pairs)."""
+        ids = [object_id for object_id, tlp in seen if tlp != Tlp.CLEAR.label]
+        if ids:
+            with self.store.write() as conn:
+                self.audit(conn, who, action, ids)
+
+    def verify_audit(self) -> audit_store.VerifyReport:
+        with self.store.read() as conn:
+            return audit_store.verify(conn)
+
+    def export_audit(self, out: TextIO) -> int:
+        with self.store.read() as conn:
+            return audit_store.export_jsonl(conn, out)
+
+    def audit_entries(self, *, after: int = 0, limit: int = 1000) -> list[audit_store.AuditEntry]:
+        with self.store.read() as conn:
+            return audit_store.entries(conn, after=after, limit=limit)
 
     # -- node options -------------------------------------------------------------------
 
@@ -589,6 +661,7 @@ class Node:
             raise PermissionDenied(f"a {by.role} key may not change the public collection")
         with self.store.write() as conn:
             taxii_store.set_option(conn, "public_collection", "on" if enabled else "off")
+            self.audit(conn, by, "node.public-collection", detail="on" if enabled else "off")
             if enabled and taxii_store.public_collection(conn) is None:
                 root = taxii_store.list_api_roots(conn)[0]
                 taxii_store.add_collection(

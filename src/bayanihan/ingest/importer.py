@@ -51,9 +51,15 @@ class ImportSummary:
     def total(self) -> int:
         return self.stored + self.duplicate + self.rejected
 
+    first_added: int = 0
+    last_added: int = 0
+
     def add(self, outcome: Outcome) -> None:
         if outcome.status == "stored":
             self.stored += 1
+            if outcome.date_added:
+                self.first_added = self.first_added or outcome.date_added
+                self.last_added = outcome.date_added
         elif outcome.status == "duplicate":
             self.duplicate += 1
         else:
@@ -90,13 +96,24 @@ def _no_cycle_collection() -> Iterator[None]:
             gc.enable()
 
 
-def _store_all(node: Node, batches: Iterable[Prepared]) -> ImportSummary:
+def _store_all(
+    node: Node, principal: Principal, batches: Iterable[Prepared], *, source: str
+) -> ImportSummary:
     names = node.org_names()
     summary = ImportSummary()
     with node.store.bulk_write() as conn:
         for prepared in batches:
             for outcome in store_prepared(conn, prepared, now=node.clock(), owner_names=names):
                 summary.add(outcome)
+        # One entry for the whole import: it names the objects by their date_added
+        # range (a million ids would not make a readable entry).
+        node.audit(
+            conn,
+            principal,
+            "import",
+            detail=f"{source}: {summary.stored} stored, {summary.duplicate} duplicate, "
+            f"{summary.rejected} rejected; date_added {summary.first_added}..{summary.last_added}",
+        )
     return summary
 
 
@@ -116,7 +133,7 @@ def import_objects(
             yield prepare_batch(chunk, options)
 
     with _no_cycle_collection():
-        return _store_all(node, batches())
+        return _store_all(node, principal, batches(), source="objects")
 
 
 def import_file(
@@ -134,9 +151,12 @@ def import_file(
     """
     options = _options(node, principal, force_tlp)
     with _no_cycle_collection():
-        if not parallel:
-            return _store_all(node, _read_batches(path, options, progress))
-        return _store_all(node, _parallel_batches(path, options, progress))
+        batches = (
+            _parallel_batches(path, options, progress)
+            if parallel
+            else _read_batches(path, options, progress)
+        )
+        return _store_all(node, principal, batches, source=f"file {path.name}")
 
 
 def _read_batches(

@@ -37,6 +37,7 @@ class Outcome:
     status: str  # "stored" | "duplicate" | "rejected"
     message: str
     version_micros: int = 0  # formatted only when asked: most outcomes are only counted
+    date_added: int = 0
 
     @property
     def version(self) -> str | None:
@@ -197,7 +198,7 @@ def store_prepared(
     for slot, version, (result, date_added) in zip(slots, ready, results, strict=True):
         stamp = version.version if version.created is not None else date_added
         if result == STORED:
-            outcomes[slot] = Outcome(version.id, None, "stored", "stored", stamp)
+            outcomes[slot] = Outcome(version.id, None, "stored", "stored", stamp, date_added)
         elif result == DUPLICATE:
             outcomes[slot] = Outcome(version.id, None, "duplicate", "already stored", stamp)
         else:

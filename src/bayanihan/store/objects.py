@@ -33,7 +33,6 @@ from sqlalchemy import (
     update,
 )
 
-from bayanihan.store.scope import Audience, ReadScope
 from bayanihan.store.schema import (
     audience_members,
     audience_users,
@@ -41,8 +40,10 @@ from bayanihan.store.schema import (
     counters,
     object_refs,
     objects,
+    orgs,
     tombstones,
 )
+from bayanihan.store.scope import Audience, ReadScope
 
 _CHUNK = 900
 _COPY_THRESHOLD = 64
@@ -120,6 +121,7 @@ class ManifestRow:
     id: str
     version: int
     spec_version: str
+    tlp: str
 
 
 def next_date_added(conn: Connection, count: int, *, now: int) -> int:
@@ -420,7 +422,9 @@ def visible(scope: ReadScope, table: Any = objects) -> ColumnElement[bool]:
         )
         .exists()
     )
-    return and_(_audience_visible(scope, table), ~hidden_endpoint)
+    # the type test first: most rows are not edges and skip the probe of object_refs
+    is_edge = table.c.type.in_(("relationship", "sighting"))
+    return and_(_audience_visible(scope, table), or_(~is_edge, ~hidden_endpoint))
 
 
 def _where(query: ObjectQuery) -> list[ColumnElement[bool]]:
@@ -476,7 +480,13 @@ def list_bodies(conn: Connection, query: ObjectQuery) -> list[PageRow]:
 
 def list_manifest(conn: Connection, query: ObjectQuery) -> list[ManifestRow]:
     rows = conn.execute(
-        select(objects.c.date_added, objects.c.id, objects.c.version, objects.c.spec_version)
+        select(
+            objects.c.date_added,
+            objects.c.id,
+            objects.c.version,
+            objects.c.spec_version,
+            objects.c.tlp,
+        )
         .where(*_where(query))
         .order_by(objects.c.date_added)
         .limit(query.limit + 1)
@@ -548,3 +558,62 @@ def _reflag(conn: Connection, *, object_id: str, author_org: int) -> None:
         .where(lineage)
         .values(is_latest=objects.c.date_added == latest, is_first=objects.c.date_added == first)
     )
+
+
+@dataclass(frozen=True, slots=True)
+class SearchQuery:
+    """The REST object list: latest versions, filtered, newest first, keyset-paged."""
+
+    scope: ReadScope
+    types: frozenset[str] = frozenset()
+    author_orgs: frozenset[int] | None = None  # None: any author
+    countries: frozenset[str] = frozenset()
+    tlps: frozenset[str] = frozenset()
+    added_after: int | None = None
+    added_before: int | None = None  # also the paging cursor (strictly before)
+    text: str | None = None
+    ids: frozenset[str] = frozenset()
+    limit: int = 100
+
+
+def _like(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def search(conn: Connection, query: SearchQuery) -> list[PageRow]:
+    """Up to ``limit + 1`` visible latest versions matching every filter, newest first."""
+    where: list[ColumnElement[bool]] = [visible(query.scope), objects.c.is_latest.is_(True)]
+    if query.types:
+        where.append(objects.c.type.in_(sorted(query.types)))
+    if query.author_orgs is not None:
+        where.append(objects.c.author_org.in_(sorted(query.author_orgs)))
+    if query.countries:
+        where.append(
+            objects.c.author_org.in_(
+                select(orgs.c.row_id).where(orgs.c.country.in_(sorted(query.countries)))
+            )
+        )
+    if query.tlps:
+        where.append(objects.c.tlp.in_(sorted(query.tlps)))
+    if query.added_after is not None:
+        where.append(objects.c.date_added > query.added_after)
+    if query.added_before is not None:
+        where.append(objects.c.date_added < query.added_before)
+    if query.ids:
+        where.append(objects.c.id.in_(sorted(query.ids)))
+    if query.text:
+        pattern = _like(query.text)
+        where.append(
+            or_(
+                objects.c.name.ilike(pattern, escape="\\"),
+                objects.c.description.ilike(pattern, escape="\\"),
+            )
+        )
+    result = conn.execute(
+        select(objects.c.date_added, objects.c.body, objects.c.id, objects.c.tlp)
+        .where(*where)
+        .order_by(objects.c.date_added.desc())
+        .limit(query.limit + 1)
+    )
+    return [PageRow(*row) for row in result.all()]

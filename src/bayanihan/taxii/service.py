@@ -24,7 +24,7 @@ from bayanihan.store import orgs as org_store
 from bayanihan.store import taxii as taxii_store
 from bayanihan.store.objects import VersionSpec
 from bayanihan.store.taxii import ApiRootRecord, CollectionRecord, StatusRecord
-from bayanihan.taxii import STIX_MEDIA_TYPE, TAXII_MEDIA_TYPE
+from bayanihan.taxii import CHALLENGE, STIX_MEDIA_TYPE, TAXII_MEDIA_TYPE
 from bayanihan.taxii.errors import TaxiiError
 from bayanihan.taxii.filters import (
     KNOWN,
@@ -77,39 +77,84 @@ class TaxiiService:
     def _layout(self) -> dict[str, tuple[ApiRootRecord, list[CollectionRecord]]]:
         """API roots and their collections, re-read at most every few seconds.
 
-        They change only when an administrator adds one; every request needs them.
+        They change only when an administrator adds one or turns the public
+        collection on or off; every request needs them.
         """
         now = time.monotonic()
         if self._layout_cache is None or now - self._layout_cache[0] > _LAYOUT_TTL:
             with self.node.store.read() as conn:
+                public = taxii_store.get_option(conn, "public_collection") == "on"
                 layout = {
-                    root.path: (root, taxii_store.list_collections(conn, api_root_row=root.row_id))
+                    root.path: (
+                        root,
+                        [
+                            c
+                            for c in taxii_store.list_collections(conn, api_root_row=root.row_id)
+                            if public or c.scope != "public"
+                        ],
+                    )
                     for root in taxii_store.list_api_roots(conn)
                 }
             self._layout_cache = (now, layout)
         return self._layout_cache[1]
 
-    def _root(self, path: str) -> ApiRootRecord:
+    def forget_layout(self) -> None:
+        """Re-read API roots and collections on the next request."""
+        self._layout_cache = None
+
+    @staticmethod
+    def _unauthorized() -> TaxiiError:
+        return TaxiiError(
+            401,
+            "Unauthorized",
+            "send an API key: 'Authorization: Bearer KEY', or HTTP Basic with the key as password",
+            headers={"WWW-Authenticate": CHALLENGE},
+        )
+
+    def _root(self, path: str, principal: Principal | None) -> ApiRootRecord:
         found = self._layout().get(path)
+        if principal is None and not (found and self._public_collections(found[1])):
+            raise self._unauthorized()
         if found is None:
             raise TaxiiError(
                 404, "Unknown API root", f"there is no API root {path!r} on this server"
             )
         return found[0]
 
-    def _collection(self, root: ApiRootRecord, collection_id: str) -> CollectionRecord:
+    @staticmethod
+    def _public_collections(collections: list[CollectionRecord]) -> list[CollectionRecord]:
+        return [c for c in collections if c.scope == "public"]
+
+    def _collection(
+        self, root: ApiRootRecord, collection_id: str, principal: Principal | None
+    ) -> CollectionRecord:
         for collection in self._layout()[root.path][1]:
             if collection.id == collection_id:
+                if principal is None and collection.scope != "public":
+                    raise self._unauthorized()
                 return collection
+        if principal is None:
+            raise self._unauthorized()
         raise TaxiiError(404, "Unknown collection", f"no collection {collection_id!r} here")
 
     @staticmethod
-    def _require(principal: Principal, action: Action, what: str) -> None:
+    def _require(principal: Principal | None, action: Action, what: str) -> Principal:
+        if principal is None:
+            raise TaxiiService._unauthorized()
         if not principal.can(action):
             raise TaxiiError(403, "Forbidden", f"a {principal.role} key may not {what}")
+        return principal
 
-    def _scope(self, principal: Principal | None) -> ReadScope:
-        return PUBLIC_SCOPE if principal is None else read_scope(principal)
+    @staticmethod
+    def _scope(principal: Principal | None, collection: CollectionRecord) -> ReadScope:
+        """The public collection shows TLP:CLEAR to everyone; the others follow the policy."""
+        if collection.scope == "public" or principal is None:
+            return PUBLIC_SCOPE
+        return read_scope(principal)
+
+    @staticmethod
+    def _collection_filter(collection: CollectionRecord) -> int | None:
+        return None if collection.scope in ("all", "public") else collection.row_id
 
     # -- discovery, API root, collections -----------------------------------------------
 
@@ -128,8 +173,8 @@ class TaxiiService:
             document["default"] = urls[0]
         return _json(document)
 
-    def api_root(self, path: str) -> Page:
-        root = self._root(path)
+    def api_root(self, principal: Principal | None, path: str) -> Page:
+        root = self._root(path, principal)
         document: dict[str, Any] = {
             "title": root.title,
             "versions": [TAXII_MEDIA_TYPE],
@@ -140,38 +185,46 @@ class TaxiiService:
         return _json(document)
 
     def _collection_resource(
-        self, principal: Principal, collection: CollectionRecord
+        self, principal: Principal | None, collection: CollectionRecord
     ) -> dict[str, Any]:
+        public = collection.scope == "public"
         document: dict[str, Any] = {
             "id": collection.id,
             "title": collection.title,
-            "can_read": principal.can(Action.READ),
-            "can_write": principal.can(Action.WRITE),
+            "can_read": public or (principal is not None and principal.can(Action.READ)),
+            "can_write": not public and principal is not None and principal.can(Action.WRITE),
             "media_types": [STIX_MEDIA_TYPE],
         }
         if collection.description:
             document["description"] = collection.description
         return document
 
-    def collections(self, principal: Principal, path: str) -> Page:
-        root = self._root(path)
+    def collections(self, principal: Principal | None, path: str) -> Page:
+        root = self._root(path, principal)
         found = self._layout()[root.path][1]
+        if principal is None:
+            found = self._public_collections(found)
         resources = [self._collection_resource(principal, c) for c in found]
         return _json({"collections": resources} if resources else {})
 
-    def collection(self, principal: Principal, path: str, collection_id: str) -> Page:
-        collection = self._collection(self._root(path), collection_id)
+    def collection(self, principal: Principal | None, path: str, collection_id: str) -> Page:
+        collection = self._collection(self._root(path, principal), collection_id, principal)
         return _json(self._collection_resource(principal, collection))
 
     # -- reads --------------------------------------------------------------------------
 
     def _query(
-        self, principal: Principal, collection: CollectionRecord, filters: Filters, **extra: Any
+        self,
+        principal: Principal | None,
+        collection: CollectionRecord,
+        filters: Filters,
+        **extra: Any,
     ) -> object_store.ObjectQuery:
-        self._require(principal, Action.READ, "read objects")
+        if collection.scope != "public":
+            self._require(principal, Action.READ, "read objects")
         return object_store.ObjectQuery(
-            scope=self._scope(principal),
-            collection_row=None if collection.scope == "all" else collection.row_id,
+            scope=self._scope(principal, collection),
+            collection_row=self._collection_filter(collection),
             after=filters.after,
             ids=extra.get("ids", filters.ids),
             types=filters.types,
@@ -193,14 +246,14 @@ class TaxiiService:
 
     def get_objects(
         self,
-        principal: Principal,
+        principal: Principal | None,
         path: str,
         collection_id: str,
         params: Mapping[str, Sequence[str]],
         *,
         object_id: str | None = None,
     ) -> Page:
-        collection = self._collection(self._root(path), collection_id)
+        collection = self._collection(self._root(path, principal), collection_id, principal)
         allowed = _OBJECT_FILTERS if object_id else KNOWN
         filters = self._filters(params, allowed)
         extra: dict[str, Any] = {"ids": frozenset({object_id})} if object_id else {}
@@ -211,6 +264,7 @@ class TaxiiService:
                 self._require_exists(conn, principal, collection, object_id)
         more = len(rows) > filters.limit
         rows = rows[: filters.limit]
+        self.node.audit_read(principal, "taxii.get-objects", ((r.id, r.tlp) for r in rows))
         if not rows:
             return Page(body=b'{"more":false}')
         head = (
@@ -222,11 +276,15 @@ class TaxiiService:
         return Page(body=body, first=rows[0].date_added, last=rows[-1].date_added)
 
     def _require_exists(
-        self, conn: Any, principal: Principal, collection: CollectionRecord, object_id: str
+        self,
+        conn: Any,
+        principal: Principal | None,
+        collection: CollectionRecord,
+        object_id: str,
     ) -> None:
         probe = object_store.ObjectQuery(
-            scope=self._scope(principal),
-            collection_row=None if collection.scope == "all" else collection.row_id,
+            scope=self._scope(principal, collection),
+            collection_row=self._collection_filter(collection),
             ids=frozenset({object_id}),
             versions=VersionSpec(all=True),
             limit=1,
@@ -236,18 +294,19 @@ class TaxiiService:
 
     def manifest(
         self,
-        principal: Principal,
+        principal: Principal | None,
         path: str,
         collection_id: str,
         params: Mapping[str, Sequence[str]],
     ) -> Page:
-        collection = self._collection(self._root(path), collection_id)
+        collection = self._collection(self._root(path, principal), collection_id, principal)
         filters = self._filters(params)
         query = self._query(principal, collection, filters)
         with self.node.store.read() as conn:
             rows = object_store.list_manifest(conn, query)
         more = len(rows) > filters.limit
         rows = rows[: filters.limit]
+        self.node.audit_read(principal, "taxii.get-manifest", ((r.id, r.tlp) for r in rows))
         if not rows:
             return _json({"more": False})
         records = [
@@ -268,13 +327,13 @@ class TaxiiService:
 
     def versions(
         self,
-        principal: Principal,
+        principal: Principal | None,
         path: str,
         collection_id: str,
         object_id: str,
         params: Mapping[str, Sequence[str]],
     ) -> Page:
-        collection = self._collection(self._root(path), collection_id)
+        collection = self._collection(self._root(path, principal), collection_id, principal)
         filters = self._filters(params, _VERSIONS_FILTERS)
         query = self._query(
             principal,
@@ -289,6 +348,7 @@ class TaxiiService:
                 self._require_exists(conn, principal, collection, object_id)
         more = len(rows) > filters.limit
         rows = rows[: filters.limit]
+        self.node.audit_read(principal, "taxii.get-versions", ((r.id, r.tlp) for r in rows))
         if not rows:
             return _json({"more": False})
         document: dict[str, Any] = {
@@ -303,10 +363,14 @@ class TaxiiService:
 
     # -- writes -------------------------------------------------------------------------
 
-    def add_objects(self, principal: Principal, path: str, collection_id: str, body: bytes) -> Page:
-        root = self._root(path)
-        collection = self._collection(root, collection_id)
-        self._require(principal, Action.WRITE, "write objects")
+    def add_objects(
+        self, principal: Principal | None, path: str, collection_id: str, body: bytes
+    ) -> Page:
+        root = self._root(path, principal)
+        collection = self._collection(root, collection_id, principal)
+        principal = self._require(principal, Action.WRITE, "write objects")
+        if collection.scope == "public":
+            raise TaxiiError(403, "Forbidden", "the public collection is read-only")
         envelope = parse_envelope(body)
         options = IntakeOptions(
             principal=principal,
@@ -336,17 +400,29 @@ class TaxiiService:
                 outcomes=outcomes,
             )
             taxii_store.add_status(conn, record)
+            self.node.audit(
+                conn,
+                principal,
+                "taxii.add-objects",
+                [o.id for o in outcomes if o.ok],
+                detail=f"status {record.id}: {record.success_count} accepted, "
+                f"{record.failure_count} rejected",
+            )
         return Page(body=status_body(record), status=202)
 
     def delete_object(
         self,
-        principal: Principal,
+        principal: Principal | None,
         path: str,
         collection_id: str,
         object_id: str,
         params: Mapping[str, Sequence[str]],
     ) -> Page:
-        collection = self._collection(self._root(path), collection_id)
+        collection = self._collection(self._root(path, principal), collection_id, principal)
+        if principal is None:
+            raise self._unauthorized()
+        if collection.scope == "public":
+            raise TaxiiError(403, "Forbidden", "the public collection is read-only")
         if not (principal.can(Action.DELETE_OWN_ORG) or principal.can(Action.DELETE_ANY)):
             raise TaxiiError(
                 403,
@@ -356,8 +432,8 @@ class TaxiiService:
             )
         filters = self._filters(params, _DELETE_FILTERS, default_version="all")
         query = object_store.ObjectQuery(
-            scope=self._scope(principal),
-            collection_row=None if collection.scope == "all" else collection.row_id,
+            scope=self._scope(principal, collection),
+            collection_row=self._collection_filter(collection),
             ids=frozenset({object_id}),
             spec_versions=filters.spec_versions,
             versions=filters.versions,
@@ -379,10 +455,19 @@ class TaxiiService:
                 by_org=principal.org_row,
                 now=self.node.clock(),
             )
+            self.node.audit(
+                conn,
+                principal,
+                "taxii.delete-object",
+                [object_id],
+                detail=f"{len(doomed)} version(s)",
+            )
         return Page(body=b"")
 
-    def status(self, principal: Principal, path: str, status_id: str) -> Page:
-        root = self._root(path)
+    def status(self, principal: Principal | None, path: str, status_id: str) -> Page:
+        root = self._root(path, principal)
+        if principal is None:
+            raise self._unauthorized()
         with self.node.store.read() as conn:
             record = taxii_store.get_status(conn, status_id=status_id, api_root_row=root.row_id)
         if record is None or (

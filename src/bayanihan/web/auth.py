@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+from dataclasses import replace
 
 from bayanihan.node import Node
 from bayanihan.policy.principal import Principal
+from bayanihan.taxii import CHALLENGE
 
-CHALLENGE = 'Basic realm="bayanihan", Bearer realm="bayanihan"'
+__all__ = ["CHALLENGE", "authenticate", "key_from_header"]
 
 
 def key_from_header(header: str | None) -> str | None:
@@ -30,6 +32,8 @@ def key_from_header(header: str | None) -> str | None:
     return None
 
 
-def authenticate(node: Node, header: str | None) -> Principal | None:
+def authenticate(node: Node, header: str | None, remote: str | None = None) -> Principal | None:
+    """The principal behind a request's Authorization header, with the caller's address."""
     key = key_from_header(header)
-    return None if key is None else node.authenticate(key)
+    principal = None if key is None else node.authenticate(key)
+    return None if principal is None else replace(principal, remote=remote)

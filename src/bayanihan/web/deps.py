@@ -20,7 +20,10 @@ def get_node(request: Request) -> Node:
 
 async def current_principal(request: Request) -> Principal:
     principal = await run_in_threadpool(
-        authenticate, get_node(request), request.headers.get("authorization")
+        authenticate,
+        get_node(request),
+        request.headers.get("authorization"),
+        request.client.host if request.client else None,
     )
     if principal is None:
         raise HTTPException(401, "an API key is required", headers={"WWW-Authenticate": CHALLENGE})

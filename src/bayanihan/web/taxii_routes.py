@@ -117,14 +117,17 @@ def taxii_routes(service: TaxiiService) -> list[Route]:
                         f"{request.headers.get('accept')!r}",
                     )
                 principal = await run_in_threadpool(
-                    authenticate, node, request.headers.get("authorization")
+                    authenticate,
+                    node,
+                    request.headers.get("authorization"),
+                    request.client.host if request.client else None,
                 )
-                if principal is None and not public:
+                if principal is None and request.headers.get("authorization") and not public:
+                    # a key was sent but is unknown or revoked: never fall back to anonymous
                     raise TaxiiError(
                         401,
                         "Unauthorized",
-                        "send an API key: 'Authorization: Bearer KEY', or HTTP Basic with "
-                        "the key as password",
+                        "the API key is unknown or revoked",
                         headers={"WWW-Authenticate": CHALLENGE},
                     )
                 return taxii_response(await handler(request, service, principal))
@@ -140,25 +143,21 @@ def taxii_routes(service: TaxiiService) -> list[Route]:
         base = str(request.url_for("taxii_discovery"))
         return await run_in_threadpool(svc.discovery, base)
 
-    async def api_root(request: Request, svc: TaxiiService, _: Principal | None) -> Page:
-        return await run_in_threadpool(svc.api_root, p(request, "root"))
+    async def api_root(request: Request, svc: TaxiiService, who: Principal | None) -> Page:
+        return await run_in_threadpool(svc.api_root, who, p(request, "root"))
 
     async def status(request: Request, svc: TaxiiService, who: Principal | None) -> Page:
-        assert who is not None
         return await run_in_threadpool(svc.status, who, p(request, "root"), p(request, "status"))
 
     async def collections(request: Request, svc: TaxiiService, who: Principal | None) -> Page:
-        assert who is not None
         return await run_in_threadpool(svc.collections, who, p(request, "root"))
 
     async def collection(request: Request, svc: TaxiiService, who: Principal | None) -> Page:
-        assert who is not None
         return await run_in_threadpool(
             svc.collection, who, p(request, "root"), p(request, "collection")
         )
 
     async def objects(request: Request, svc: TaxiiService, who: Principal | None) -> Page:
-        assert who is not None
         root, collection_id = p(request, "root"), p(request, "collection")
         if request.method == "POST":
             if not is_taxii_content(request.headers.get("content-type")):
@@ -173,7 +172,6 @@ def taxii_routes(service: TaxiiService) -> list[Route]:
         return await run_in_threadpool(svc.get_objects, who, root, collection_id, _params(request))
 
     async def one_object(request: Request, svc: TaxiiService, who: Principal | None) -> Page:
-        assert who is not None
         root, collection_id = p(request, "root"), p(request, "collection")
         object_id = p(request, "object")
         if request.method == "DELETE":
@@ -185,7 +183,6 @@ def taxii_routes(service: TaxiiService) -> list[Route]:
         )
 
     async def versions(request: Request, svc: TaxiiService, who: Principal | None) -> Page:
-        assert who is not None
         return await run_in_threadpool(
             svc.versions,
             who,
@@ -196,7 +193,6 @@ def taxii_routes(service: TaxiiService) -> list[Route]:
         )
 
     async def manifest(request: Request, svc: TaxiiService, who: Principal | None) -> Page:
-        assert who is not None
         return await run_in_threadpool(
             svc.manifest, who, p(request, "root"), p(request, "collection"), _params(request)
         )

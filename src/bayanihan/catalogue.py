@@ -1,0 +1,180 @@
+"""Objects for people and tools other than TAXII: search, get, submit, revoke, export.
+
+Every read here goes through the policy (``read_scope``) and is rendered into
+SQL by the store; every read of objects other than TLP:CLEAR and every write is
+audited.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from bayanihan.ingest.intake import IntakeOptions, Outcome, store_batch
+from bayanihan.node import Node, NodeError, NotFound, PermissionDenied
+from bayanihan.policy.principal import Principal
+from bayanihan.policy.roles import Action
+from bayanihan.policy.tlp import Tlp
+from bayanihan.policy.visibility import read_scope
+from bayanihan.stix.timestamps import format_timestamp, parse_timestamp
+from bayanihan.store import objects as object_store
+from bayanihan.store import orgs as org_store
+from bayanihan.store.objects import ObjectQuery, SearchQuery, VersionSpec
+
+MAX_PAGE = 1000
+_BATCH = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    """A page of objects with what the reader needs to show them."""
+
+    objects: list[dict[str, Any]]
+    next_cursor: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Filters:
+    types: Sequence[str] = ()
+    org: str | None = None  # name or identity id of the author organisation
+    countries: Sequence[str] = ()
+    tlps: Sequence[str] = ()
+    added_after: int | None = None
+    added_before: int | None = None
+    text: str | None = None
+    limit: int = 100
+
+
+class Catalogue:
+    def __init__(self, node: Node) -> None:
+        self.node = node
+
+    def _require(self, who: Principal, action: Action, what: str) -> None:
+        if not who.can(action):
+            raise PermissionDenied(f"a {who.role} key may not {what}")
+
+    def search(self, who: Principal, filters: Filters) -> Found:
+        self._require(who, Action.READ, "read objects")
+        limit = max(1, min(filters.limit, MAX_PAGE))
+        authors = None
+        if filters.org:
+            with self.node.store.read() as conn:
+                org = org_store.org_by_identity(conn, filters.org) or org_store.org_by_name(
+                    conn, filters.org
+                )
+            authors = frozenset({org.row_id}) if org else frozenset()
+        tlps = frozenset(Tlp.parse(t).label for t in filters.tlps)
+        query = SearchQuery(
+            scope=read_scope(who),
+            types=frozenset(filters.types),
+            author_orgs=authors,
+            countries=frozenset(c.upper() for c in filters.countries),
+            tlps=tlps,
+            added_after=filters.added_after,
+            added_before=filters.added_before,
+            text=filters.text or None,
+            limit=limit,
+        )
+        with self.node.store.read() as conn:
+            rows = object_store.search(conn, query)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        self.node.audit_read(who, "rest.search", ((r.id, r.tlp) for r in rows))
+        return Found(
+            objects=[orjson.loads(r.body) for r in rows],
+            next_cursor=rows[-1].date_added if more else None,
+        )
+
+    def get(self, who: Principal, object_id: str, *, all_versions: bool = False) -> list[bytes]:
+        """The latest visible version of an object (or every visible version); NotFound if none."""
+        self._require(who, Action.READ, "read objects")
+        query = ObjectQuery(
+            scope=read_scope(who),
+            ids=frozenset({object_id}),
+            versions=VersionSpec(all=True) if all_versions else VersionSpec(last=True),
+            limit=10_000,
+        )
+        with self.node.store.read() as conn:
+            rows = object_store.list_bodies(conn, query)
+        if not rows:
+            raise NotFound(f"no object {object_id}")
+        self.node.audit_read(who, "rest.get", ((r.id, r.tlp) for r in rows))
+        return [r.body for r in rows]
+
+    def submit(self, who: Principal, objects: list[object]) -> list[Outcome]:
+        self._require(who, Action.WRITE, "write objects")
+        options = IntakeOptions(
+            principal=who,
+            collection_row=self.node.default_collection_row(),
+            untagged=self.node.untagged_tlp,
+            directory=self.node.directory(),
+        )
+        names = self.node.org_names()
+        outcomes: list[Outcome] = []
+        with self.node.store.write() as conn:
+            for start in range(0, len(objects), _BATCH):
+                outcomes.extend(
+                    store_batch(
+                        conn,
+                        objects[start : start + _BATCH],
+                        options,
+                        now=self.node.clock(),
+                        owner_names=names,
+                    )
+                )
+            self.node.audit(
+                conn,
+                who,
+                "rest.submit",
+                [o.id for o in outcomes if o.ok],
+                detail=f"{sum(o.ok for o in outcomes)} accepted, "
+                f"{sum(not o.ok for o in outcomes)} rejected",
+            )
+        return outcomes
+
+    def revoke(self, who: Principal, object_id: str) -> Outcome:
+        """Revoke an object of the caller's organisation: a new version with revoked true."""
+        self._require(who, Action.WRITE, "revoke objects")
+        [body] = self.get(who, object_id)
+        current = orjson.loads(body)
+        if current.get("created_by_ref") != who.org_identity:
+            raise PermissionDenied("only the author organisation revokes an object")
+        if "modified" not in current:
+            raise NodeError(f"{object_id} has no versions (an SCO): delete it instead")
+        if current.get("revoked") is True:
+            raise NodeError(f"{object_id} is already revoked")
+        stamp = max(self.node.clock(), parse_timestamp(current["modified"]) + 1000)
+        revoked = {**current, "revoked": True, "modified": _millis(stamp)}
+        [outcome] = self.submit(who, [revoked])
+        if not outcome.ok:
+            raise NodeError(outcome.message)
+        return outcome
+
+    def export(self, who: Principal) -> Iterator[bytes]:
+        """Every object version (latest) the caller may see, as a STIX bundle, streamed."""
+        self._require(who, Action.READ, "export objects")
+        yield b'{"type":"bundle","id":"bundle--' + str(self.node.new_uuid()).encode()
+        yield b'","objects":['
+        cursor: int | None = None
+        first = True
+        while True:
+            query = ObjectQuery(scope=read_scope(who), after=cursor, limit=_BATCH)
+            with self.node.store.read() as conn:
+                rows = object_store.list_bodies(conn, query)[:_BATCH]
+            if not rows:
+                break
+            chunk = b",".join(r.body for r in rows)
+            yield chunk if first else b"," + chunk
+            first = False
+            cursor = rows[-1].date_added
+            self.node.audit_read(who, "export", ((r.id, r.tlp) for r in rows))
+        yield b"]}\n"
+
+
+def _millis(micros: int) -> str:
+    """A STIX timestamp with millisecond precision (what most tools write)."""
+    text = format_timestamp(micros)
+    return text[:23] + "Z"

@@ -15,7 +15,8 @@ from pathlib import Path
 
 from bayanihan import __version__
 from bayanihan.node import Node, NodeError
-from bayanihan.policy.roles import parse_role
+from bayanihan.policy.principal import Principal
+from bayanihan.policy.roles import Role, parse_role
 from bayanihan.policy.tlp import Tlp
 from bayanihan.settings import Settings
 from bayanihan.store.engine import StoreError
@@ -68,7 +69,9 @@ def cmd_org_list(args: argparse.Namespace) -> int:
 
 
 def cmd_key_add(args: argparse.Namespace) -> int:
-    key = _node(args).add_key(role=parse_role(args.role), org_name=args.org, label=args.label)
+    key = _node(args).add_key(
+        role=parse_role(args.role), org_name=args.org, label=args.label, username=args.user
+    )
     print(key.secret)
     print(f"({key.role} key #{key.row_id} for {key.org_name}; shown once)", file=sys.stderr)
     return 0
@@ -90,6 +93,131 @@ def cmd_key_revoke(args: argparse.Namespace) -> int:
     if not node.revoke_key(args.key_id):
         raise NodeError(f"no active key #{args.key_id}")
     print(f"key #{args.key_id} revoked")
+    return 0
+
+
+def _password(args: argparse.Namespace) -> str:
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    import getpass
+
+    first = getpass.getpass("password: ")
+    if getpass.getpass("again: ") != first:
+        raise NodeError("the two passwords differ")
+    return first
+
+
+def cmd_user_add(args: argparse.Namespace) -> int:
+    node = _node(args)
+    node.require_initialised()
+    user = node.add_user(
+        args.username, org_name=args.org, password=_password(args), role=parse_role(args.role)
+    )
+    print(user.identity_id)
+    return 0
+
+
+def cmd_user_list(args: argparse.Namespace) -> int:
+    node = _node(args)
+    node.require_initialised()
+    print(f"{'user':24} {'role':10} {'state':8} {'identity id':46} org")
+    for u in node.users():
+        state = "disabled" if u.disabled else "active"
+        print(f"{u.username:24} {u.role:10} {state:8} {u.identity_id:46} {u.org_name}")
+    return 0
+
+
+def _acting(node: Node, org: str | None) -> Principal:
+    """The local operator, acting as an org-admin of ``org`` (default: the node admin)."""
+    if org is None:
+        return node.operator(None, role=Role.ADMIN)
+    return node.operator(org, role=Role.ORG_ADMIN)
+
+
+def cmd_group_add(args: argparse.Namespace) -> int:
+    node = _node(args)
+    node.require_initialised()
+    group = node.add_group(
+        args.name,
+        owner=_acting(node, args.org),
+        description=args.description,
+        members=args.member or [],
+        group_id=args.id,
+    )
+    print(group.id)
+    return 0
+
+
+def cmd_group_list(args: argparse.Namespace) -> int:
+    node = _node(args)
+    node.require_initialised()
+    admin = _acting(node, None)
+    for group in node.groups(admin):
+        members = node.group_members(admin, group.id)
+        names = ", ".join(m.name for m in members)
+        print(f"{group.id}  {group.name}  ({len(members)} members: {names})")
+    return 0
+
+
+def cmd_group_member(args: argparse.Namespace) -> int:
+    node = _node(args)
+    node.require_initialised()
+    changed = node.change_group_member(
+        _acting(node, None), args.group, args.org, add=args.member_command == "add"
+    )
+    verb = "added to" if args.member_command == "add" else "removed from"
+    print(f"{args.org} {verb} {args.group}" if changed else "nothing to change")
+    return 0
+
+
+def cmd_public(args: argparse.Namespace) -> int:
+    node = _node(args)
+    node.require_initialised()
+    node.set_public_collection(args.state == "on")
+    print(f"public collection {'on' if node.public_collection() else 'off'}")
+    return 0
+
+
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    node = _node(args)
+    node.require_initialised()
+    report = node.verify_audit()
+    if report.ok:
+        print(f"audit log intact: {report.checked} entries")
+        return 0
+    print(f"audit log broken at entry {report.first_broken}: {report.reason}", file=sys.stderr)
+    return EXIT_REJECTED
+
+
+def cmd_audit_export(args: argparse.Namespace) -> int:
+    node = _node(args)
+    node.require_initialised()
+    if args.out:
+        with open(args.out, "w", encoding="utf-8") as out:
+            count = node.export_audit(out)
+    else:
+        count = node.export_audit(sys.stdout)
+    print(f"{count} entries", file=sys.stderr)
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from bayanihan.catalogue import Catalogue
+
+    if args.format != "stix":
+        raise NodeError(f"--format {args.format}: this version exports STIX 2.1 bundles only")
+    node = _node(args)
+    reader = node.operator(args.org, role=Role.READER)
+    chunks = Catalogue(node).export(reader)
+    if args.out:
+        partial = Path(args.out + ".partial")
+        with partial.open("wb") as out:
+            for chunk in chunks:
+                out.write(chunk)
+        partial.replace(args.out)
+    else:
+        for chunk in chunks:
+            sys.stdout.buffer.write(chunk)
     return 0
 
 
@@ -227,11 +355,65 @@ def build_parser() -> argparse.ArgumentParser:
     key_add.add_argument("--org", help="organisation name (default: the node's own org)")
     key_add.add_argument("--role", required=True, help="admin, org-admin, analyst, reader or sync")
     key_add.add_argument("--label", help="a note to recognise the key by")
+    key_add.add_argument("--user", help="a person's own key (their org; no wider than their role)")
     key_add.set_defaults(func=cmd_key_add)
     key.add_parser("list", help="list keys (never the secrets)").set_defaults(func=cmd_key_list)
     key_revoke = key.add_parser("revoke", help="revoke a key by its number")
     key_revoke.add_argument("key_id", type=int)
     key_revoke.set_defaults(func=cmd_key_revoke)
+
+    user = commands.add_parser("user", help="people who log in").add_subparsers(
+        dest="user_command", required=True, metavar="ACTION"
+    )
+    user_add = user.add_parser("add", help="add a person; prints their identity id")
+    user_add.add_argument("username")
+    user_add.add_argument("--org", help="organisation (default: the node's own)")
+    user_add.add_argument("--role", required=True, help="admin, org-admin, analyst or reader")
+    user_add.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
+    )
+    user_add.set_defaults(func=cmd_user_add)
+    user.add_parser("list", help="list people").set_defaults(func=cmd_user_list)
+
+    group = commands.add_parser("group", help="sharing groups").add_subparsers(
+        dest="group_command", required=True, metavar="ACTION"
+    )
+    group_add = group.add_parser("add", help="create a sharing group; prints its id")
+    group_add.add_argument("name")
+    group_add.add_argument("--org", help="owner organisation (default: the node's own)")
+    group_add.add_argument("--member", action="append", help="member org name or id; repeatable")
+    group_add.add_argument("--description")
+    group_add.add_argument("--id", help="the group's id on another node, to keep it the same")
+    group_add.set_defaults(func=cmd_group_add)
+    group.add_parser("list", help="list groups and members").set_defaults(func=cmd_group_list)
+    member = group.add_parser("member", help="change a group's members").add_subparsers(
+        dest="member_command", required=True, metavar="ACTION"
+    )
+    for action in ("add", "remove"):
+        change = member.add_parser(action, help=f"{action} a member")
+        change.add_argument("group", help="group name or id")
+        change.add_argument("org", help="org name or identity id")
+        change.set_defaults(func=cmd_group_member)
+
+    public = commands.add_parser("public", help="publish TLP:CLEAR without a key, or stop")
+    public.add_argument("state", choices=["on", "off"])
+    public.set_defaults(func=cmd_public)
+
+    audit = commands.add_parser("audit", help="the audit log").add_subparsers(
+        dest="audit_command", required=True, metavar="ACTION"
+    )
+    audit.add_parser("verify", help="check the hash chain").set_defaults(func=cmd_audit_verify)
+    audit_export = audit.add_parser("export", help="write the log as JSON lines")
+    audit_export.add_argument("--out", help="file to write (default: standard output)")
+    audit_export.set_defaults(func=cmd_audit_export)
+
+    exp = commands.add_parser("export", help="export what an org may see")
+    exp.add_argument(
+        "--format", default="stix", choices=["stix", "misp", "csv", "suricata", "blocklist"]
+    )
+    exp.add_argument("--org", required=True, help="the organisation whose view is exported")
+    exp.add_argument("--out", help="file to write (default: standard output)")
+    exp.set_defaults(func=cmd_export)
 
     serve = commands.add_parser("serve", help="serve the web UI, REST and TAXII")
     serve.add_argument("--host", default=None, help="listen address (default 127.0.0.1)")

@@ -356,7 +356,9 @@ class Node:
                 if user is None or user.disabled is not None:
                     raise NodeError(f"no active user named {username!r}")
                 if not may_grant(Role(user.role), role) and Role(user.role) is not role:
-                    raise NodeError(f"{username} is a {user.role}: a {role} key would be wider")
+                    raise NodeError(
+                        f"{username}'s role is {user.role}: a {role} key would be wider"
+                    )
                 org_name = user.org_name
             org = self._org_or_own(conn, node, org_name)
             if granted_by is not None:
@@ -687,11 +689,11 @@ class Node:
             raise NodeError(f"no organisation named {org_name!r} (see `bayanihan org list`)")
         return org
 
-    def operator(self, org_name: str | None = None) -> Principal:
+    def operator(self, org_name: str | None = None, *, role: Role = Role.ANALYST) -> Principal:
         """The local operator acting for an org (CLI commands such as ``import --org``)."""
         node = self.require_initialised()
         with self.store.read() as conn:
             org = self._org_or_own(conn, node, org_name)
         return Principal(
-            org_row=org.row_id, org_identity=org.identity_id, org_name=org.name, role=Role.ANALYST
+            org_row=org.row_id, org_identity=org.identity_id, org_name=org.name, role=role
         )

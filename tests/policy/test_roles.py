@@ -10,7 +10,13 @@ from bayanihan.policy.roles import Action, Role, allows, may_grant, parse_role
 A = Action
 EXPECTED: dict[Role, set[Action]] = {
     Role.ADMIN: set(Action),
-    Role.ORG_ADMIN: {A.READ, A.WRITE, A.DELETE_OWN_ORG, A.CREATE_KEY_OWN_ORG, A.MANAGE_GROUPS_OWN_ORG},
+    Role.ORG_ADMIN: {
+        A.READ,
+        A.WRITE,
+        A.DELETE_OWN_ORG,
+        A.CREATE_KEY_OWN_ORG,
+        A.MANAGE_GROUPS_OWN_ORG,
+    },
     Role.ANALYST: {A.READ, A.WRITE},
     Role.READER: {A.READ},
     Role.SYNC: {A.READ, A.WRITE},

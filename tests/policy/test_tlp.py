@@ -133,7 +133,10 @@ def test_unknown_recipients_are_refused(
 def test_only_members_may_share_with_a_group() -> None:
     with pytest.raises(AudienceError, match="not a member"):
         audience_for(
-            Tlp.AMBER, author_org=2, group_refs=["x-bayanihan-sharing-group--g"], directory=DIRECTORY
+            Tlp.AMBER,
+            author_org=2,
+            group_refs=["x-bayanihan-sharing-group--g"],
+            directory=DIRECTORY,
         )
 
 

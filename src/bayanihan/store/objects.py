@@ -16,7 +16,8 @@ that commits later.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import heapq
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,7 +39,9 @@ from bayanihan.store.schema import (
     audience_users,
     audiences,
     counters,
+    object_readers,
     object_refs,
+    object_user_readers,
     objects,
     orgs,
     tombstones,
@@ -272,6 +275,8 @@ def insert_versions(
     start = next_date_added(conn, len(rows), now=now)
     params = []
     references: list[dict[str, Any]] = []
+    readers: list[tuple[int, int]] = []
+    user_readers: list[tuple[int, int]] = []
     for offset, (item, (is_latest, is_first)) in enumerate(zip(rows, flags, strict=True)):
         audience = None if item.audience is None else audience_ids[item.audience]
         params.append(
@@ -300,12 +305,25 @@ def insert_versions(
             )
         )
         references.extend({"date_added": start + offset, "ref_id": r} for r in set(item.refs))
+        if item.audience is not None:
+            readers.extend((org, start + offset) for org in item.audience.orgs)
+            user_readers.extend((user, start + offset) for user in item.audience.users)
         outcomes[stored_at[offset]] = (STORED, start + offset)
     for chunk in _chunks(clear_latest):
         conn.execute(update(objects).where(objects.c.date_added.in_(chunk)).values(is_latest=False))
     for chunk in _chunks(clear_first):
         conn.execute(update(objects).where(objects.c.date_added.in_(chunk)).values(is_first=False))
     _bulk_insert(conn, params)
+    marker = "?" if conn.dialect.name == "sqlite" else "%s"
+    for table, column, rows_ in (
+        (object_readers, "org_row", readers),
+        (object_user_readers, "user_row", user_readers),
+    ):
+        if rows_:
+            conn.exec_driver_sql(
+                f"INSERT INTO {table.name} ({column}, date_added) VALUES ({marker}, {marker})",
+                rows_,
+            )
     if references:
         conn.execute(insert(object_refs), references)
     return outcomes
@@ -401,15 +419,8 @@ def _audience_visible(scope: ReadScope, table: Any) -> ColumnElement[bool]:
     return condition
 
 
-def visible(scope: ReadScope, table: Any = objects) -> ColumnElement[bool]:
-    """The SQL rendering of a ReadScope (the policy module decides the scope).
-
-    An object is visible when its audience admits the reader and, for a
-    relationship or sighting, every object it points at has a version the reader
-    may see: an edge never tells of an endpoint the reader cannot open.
-    """
-    if scope.everything:
-        return true()
+def _endpoints_visible(scope: ReadScope, table: Any) -> ColumnElement[bool]:
+    """For a relationship or sighting: every object it points at has a visible version."""
     endpoint = objects.alias("endpoint")
     refs = object_refs.alias("refs")
     hidden_endpoint = (
@@ -424,11 +435,98 @@ def visible(scope: ReadScope, table: Any = objects) -> ColumnElement[bool]:
     )
     # the type test first: most rows are not edges and skip the probe of object_refs
     is_edge = table.c.type.in_(("relationship", "sighting"))
-    return and_(_audience_visible(scope, table), or_(~is_edge, ~hidden_endpoint))
+    return or_(~is_edge, ~hidden_endpoint)
+
+
+def visible(scope: ReadScope, table: Any = objects) -> ColumnElement[bool]:
+    """The SQL rendering of a ReadScope (the policy module decides the scope).
+
+    An object is visible when its audience admits the reader and, for a
+    relationship or sighting, every object it points at has a version the reader
+    may see: an edge never tells of an endpoint the reader cannot open.
+    """
+    if scope.everything:
+        return true()
+    return and_(_audience_visible(scope, table), _endpoints_visible(scope, table))
+
+
+def _branches(query: ObjectQuery, *columns: Any) -> list[Any]:
+    """SELECTs, each in date_added order, whose merge is the reader's next page.
+
+    For a restricted reader: the community's objects (a partial index) and the
+    reader's own postings in object_readers / object_user_readers. Each is an
+    index range scan from the cursor, already filtered, so a page costs about the
+    same whatever share of the store the reader may see.
+    """
+    limit = query.limit + 1
+    filters = _filters(query)
+    ordered = objects.c.date_added
+    scope = query.scope
+    if scope.everything:
+        return [select(*columns).where(*filters).order_by(ordered).limit(limit)]
+    edges = _endpoints_visible(scope, objects)
+    branches: list[Any] = []
+    if scope.community:
+        community: list[ColumnElement[bool]] = [objects.c.audience.is_(None)]
+        if scope.clear_only:
+            community.append(objects.c.tlp == "clear")
+        branches.append(
+            select(*columns).where(*community, *filters, edges).order_by(ordered).limit(limit)
+        )
+    if scope.clear_only:
+        return branches
+    postings: list[tuple[Any, ColumnElement[bool]]] = []
+    if scope.org_rows:
+        postings.append((object_readers, object_readers.c.org_row.in_(sorted(scope.org_rows))))
+    if scope.user_row is not None:
+        postings.append((object_user_readers, object_user_readers.c.user_row == scope.user_row))
+    for table, reader in postings:
+        # the cursor on the posting table itself, so the index seek starts there
+        start = [] if query.after is None else [table.c.date_added > query.after]
+        branches.append(
+            select(*columns)
+            .select_from(table.join(objects, objects.c.date_added == table.c.date_added))
+            .where(reader, *start, *filters, edges)
+            .order_by(table.c.date_added)
+            .limit(limit)
+        )
+    return branches
+
+
+def _page(conn: Connection, query: ObjectQuery, *columns: Any) -> list[Any]:
+    """Merge the branches lazily (rows come in date_added order; the first column)."""
+    results = [conn.execute(branch) for branch in _branches(query, *columns)]
+    try:
+        if len(results) == 1:
+            return list(results[0].cursor.fetchall())
+        rows: list[Any] = []
+        last = None
+        for row in heapq.merge(*(_rows(r) for r in results), key=lambda r: r[0]):
+            if row[0] == last:  # posted for the org and for the person both
+                continue
+            rows.append(row)
+            last = row[0]
+            if len(rows) > query.limit:
+                break
+        return rows
+    finally:
+        for result in results:
+            result.close()
+
+
+def _rows(result: Any, size: int = 256) -> Iterator[Any]:
+    cursor = result.cursor
+    while chunk := cursor.fetchmany(size):
+        yield from chunk
 
 
 def _where(query: ObjectQuery) -> list[ColumnElement[bool]]:
-    where: list[ColumnElement[bool]] = [visible(query.scope)]
+    return [visible(query.scope), *_filters(query)]
+
+
+def _filters(query: ObjectQuery) -> list[ColumnElement[bool]]:
+    """Every condition of a query but the reader's scope."""
+    where: list[ColumnElement[bool]] = []
     if query.after is not None:
         where.append(objects.c.date_added > query.after)
     if query.collection_row is not None:
@@ -465,31 +563,21 @@ def list_bodies(conn: Connection, query: ObjectQuery) -> list[PageRow]:
 
     One row more than asked tells the caller whether there are more.
     """
-    result = conn.execute(
-        select(objects.c.date_added, objects.c.body, objects.c.id, objects.c.tlp)
-        .where(*_where(query))
-        .order_by(objects.c.date_added)
-        .limit(query.limit + 1)
-    )
     # The driver's rows as they come: no column needs converting, and this is the
     # hottest read of the node (every TAXII page).
-    rows = [PageRow(*row) for row in result.cursor.fetchall()]
-    result.close()
-    return rows
+    rows = _page(conn, query, objects.c.date_added, objects.c.body, objects.c.id, objects.c.tlp)
+    return [PageRow(*row) for row in rows]
 
 
 def list_manifest(conn: Connection, query: ObjectQuery) -> list[ManifestRow]:
-    rows = conn.execute(
-        select(
-            objects.c.date_added,
-            objects.c.id,
-            objects.c.version,
-            objects.c.spec_version,
-            objects.c.tlp,
-        )
-        .where(*_where(query))
-        .order_by(objects.c.date_added)
-        .limit(query.limit + 1)
+    rows = _page(
+        conn,
+        query,
+        objects.c.date_added,
+        objects.c.id,
+        objects.c.version,
+        objects.c.spec_version,
+        objects.c.tlp,
     )
     return [ManifestRow(*r) for r in rows]
 

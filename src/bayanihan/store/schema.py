@@ -20,6 +20,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 # SQLite makes a column declared exactly INTEGER PRIMARY KEY the rowid: range scans on
@@ -183,6 +184,39 @@ objects = Table(
     Column("body", LargeBinary, nullable=False),
     UniqueConstraint("id", "author_org", "version"),
     Index("ix_objects_type_date_added", "type", "date_added"),
+    Index(
+        "ix_objects_community",
+        "date_added",
+        sqlite_where=text("audience IS NULL"),
+        postgresql_where=text("audience IS NULL"),
+    ),
+)
+
+# Who may read each object version that is not for the whole community: one row per
+# organisation (and per named person) of its audience. A reader's page is then an
+# index range scan, not a filter over everything the community shares.
+object_readers = Table(
+    "object_readers",
+    metadata,
+    Column("org_row", Integer, primary_key=True),
+    Column(
+        "date_added",
+        BigInteger,
+        ForeignKey("objects.date_added", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+)
+
+object_user_readers = Table(
+    "object_user_readers",
+    metadata,
+    Column("user_row", Integer, primary_key=True),
+    Column(
+        "date_added",
+        BigInteger,
+        ForeignKey("objects.date_added", ondelete="CASCADE"),
+        primary_key=True,
+    ),
 )
 
 # The objects a relationship or sighting points at: it is visible only when they are.

@@ -199,6 +199,64 @@ def medallion_post(size: int, envelopes: int, per_envelope: int) -> dict[str, An
     return {"server": "medallion", "stored_before": size, "rate": rate}
 
 
+_STATIC_APP = """
+from starlette.applications import Starlette
+from starlette.responses import Response
+from starlette.routing import Route
+
+BODY = open({path!r}, "rb").read()
+
+
+async def page(request):
+    return Response(BODY, media_type="application/taxii+json;version=2.1")
+
+
+app = Starlette(routes=[Route("/page", page)])
+"""
+
+
+def transfer_ceiling(page_bytes: bytes, repeats: int = 50) -> dict[str, Any]:
+    """How fast httpx alone receives one page of these bytes from a server doing nothing.
+
+    The same uvicorn and Starlette as the node, a handler returning a constant: what
+    is left is the HTTP transfer and the client, the floor under any TAXII server.
+    """
+    from servers import Process, free_port, wait_until_up
+
+    body_file = WORK / "static-page.json"
+    body_file.write_bytes(page_bytes)
+    app_file = WORK / "static_page_app.py"
+    app_file.write_text(_STATIC_APP.format(path=str(body_file)))
+    port = free_port()
+    process = Process(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "static_page_app:app",
+            "--app-dir",
+            str(WORK),
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        log=WORK / f"static-{port}.log",
+    )
+    try:
+        wait_until_up(f"http://127.0.0.1:{port}/page")
+        with httpx.Client(timeout=60) as client:
+            for _ in range(5):
+                client.get(f"http://127.0.0.1:{port}/page")
+            started = time.perf_counter()
+            for _ in range(repeats):
+                client.get(f"http://127.0.0.1:{port}/page").raise_for_status()
+            seconds = (time.perf_counter() - started) / repeats
+    finally:
+        process.stop()
+    return {"page_bytes": len(page_bytes), "ms_per_page": seconds * 1000}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
@@ -223,6 +281,9 @@ def main() -> None:
         note("paging", medallion_paging(10_000, 1, 1000), size=10_000)
         note("paging", bayanihan_paging(100_000, 3, 1000), size=100_000)
         note("paging", bayanihan_paging(1_000_000, 3, 1000), size=1_000_000)
+        page = orjson.dumps({"more": True, "objects": list(indicators(1000, seed=5))})
+        results["ceiling"] = transfer_ceiling(page)
+        print("ceiling", results["ceiling"], flush=True)
         note("post", bayanihan_post(10_000, 5, 1000))
         note("post", medallion_post(10_000, 5, 1000))
         note("post", bayanihan_post(1_000_000, 10, 1000))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -26,9 +27,13 @@ def main() -> None:
     if quick:
         run(str(HERE / "bench_taxii.py"), "--quick")
         run(str(HERE / "bench_import.py"), "--count", "100000")
+        run(str(HERE / "bench_policy.py"), "--count", "100000")
         return
     run(str(HERE / "bench_import.py"))
     run(str(HERE / "bench_taxii.py"))
+    policy = [str(HERE / "bench_policy.py"), "--count", "1000000"]
+    pg = os.environ.get("BAYANIHAN_BENCH_PG") or os.environ.get("BAYANIHAN_TEST_PG")
+    run(*policy, *(["--pg", pg] if pg else []))
     run(str(HERE / "report.py"))
 
 

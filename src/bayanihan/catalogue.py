@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from bayanihan.ingest.intake import IntakeOptions, Outcome, store_batch
+from bayanihan.ingest.intake import IntakeOptions, Outcome, store_objects
 from bayanihan.node import Node, NodeError, NotFound, PermissionDenied
 from bayanihan.policy.principal import Principal
 from bayanihan.policy.roles import Action
@@ -113,18 +113,10 @@ class Catalogue:
             directory=self.node.directory(),
         )
         names = self.node.org_names()
-        outcomes: list[Outcome] = []
         with self.node.store.write() as conn:
-            for start in range(0, len(objects), _BATCH):
-                outcomes.extend(
-                    store_batch(
-                        conn,
-                        objects[start : start + _BATCH],
-                        options,
-                        now=self.node.clock(),
-                        owner_names=names,
-                    )
-                )
+            outcomes = store_objects(
+                conn, objects, options, clock=self.node.clock, owner_names=names
+            )
             self.node.audit(
                 conn,
                 who,

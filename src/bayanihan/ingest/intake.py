@@ -8,7 +8,7 @@ TLP level and the audience decided by the policy module.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -216,3 +216,23 @@ def store_batch(
 ) -> list[Outcome]:
     """Validate and store one batch inside an open write transaction."""
     return store_prepared(conn, prepare_batch(objects, options), now=now, owner_names=owner_names)
+
+
+def store_objects(
+    conn: Connection,
+    objects: Sequence[object],
+    options: IntakeOptions,
+    *,
+    clock: Callable[[], int],
+    owner_names: dict[int, str] | None = None,
+    batch: int = 1000,
+) -> list[Outcome]:
+    """Validate and store a request's objects in batches, inside its write transaction."""
+    outcomes: list[Outcome] = []
+    for start in range(0, len(objects), batch):
+        outcomes.extend(
+            store_batch(
+                conn, objects[start : start + batch], options, now=clock(), owner_names=owner_names
+            )
+        )
+    return outcomes

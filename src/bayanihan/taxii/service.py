@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from bayanihan.ingest.intake import IntakeOptions, Outcome, store_batch
+from bayanihan.ingest.intake import IntakeOptions, Outcome, store_objects
 from bayanihan.node import Node
 from bayanihan.policy.principal import Principal
 from bayanihan.policy.roles import Action
@@ -38,7 +38,6 @@ _OBJECT_FILTERS = frozenset(
 )
 _VERSIONS_FILTERS = frozenset({"added_after", "limit", "next", "match[spec_version]"})
 _DELETE_FILTERS = frozenset({"match[version]", "match[spec_version]"})
-_BATCH = 1000
 _LAYOUT_TTL = 5.0  # seconds
 
 
@@ -380,18 +379,10 @@ class TaxiiService:
         )
         request_timestamp = self.node.clock()
         names = self.node.org_names()
-        outcomes: list[Outcome] = []
         with self.node.store.write() as conn:
-            for start in range(0, len(envelope), _BATCH):
-                outcomes.extend(
-                    store_batch(
-                        conn,
-                        envelope[start : start + _BATCH],
-                        options,
-                        now=self.node.clock(),
-                        owner_names=names,
-                    )
-                )
+            outcomes = store_objects(
+                conn, envelope, options, clock=self.node.clock, owner_names=names
+            )
             record = status_record(
                 status_id=str(self.node.new_uuid()),
                 api_root_row=root.row_id,

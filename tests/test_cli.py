@@ -320,8 +320,14 @@ def test_import_killed_midway_leaves_the_database_as_it_was(db: str, tmp_path: P
     )
     time.sleep(2.0)
     assert process.poll() is None, "the import finished before it could be interrupted"
+    import psutil
+
+    readers = psutil.Process(process.pid).children(recursive=True)
+    assert readers, "the import runs a reading process"
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
+    _gone, alive = psutil.wait_procs(readers, timeout=10)
+    assert not alive, "the reading process outlived the killed import"
     assert count(db) == before
     again = run_cli("--db", db, "import", str(earlier), "--org", "CLI CERT")
     assert again.returncode == 0 and "1 duplicate" in again.stdout

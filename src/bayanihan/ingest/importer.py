@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gc
 import multiprocessing
+import os
 import queue
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -171,18 +172,33 @@ def _read_batches(
 
 
 def _reader(path: str, options: IntakeOptions, out: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
-    """The reading process: decode, validate and serialise; hand batches to the writer."""
+    """The reading process: decode, validate and serialise; hand batches to the writer.
+
+    It stops by itself when the writer goes away (killed, or crashed), rather
+    than waiting forever for room in the queue.
+    """
     gc.disable()
+    writer = os.getppid()
+
+    def send(item: tuple[str, object, int]) -> None:
+        while True:
+            try:
+                out.put(item, timeout=1.0)
+                return
+            except queue.Full:
+                if os.getppid() != writer:
+                    os._exit(1)
+
     try:
         with open(path, "rb") as stream:
             objects = iter_stix(stream)
             while chunk := list(islice(objects, BATCH)):
-                out.put(("batch", prepare_batch(chunk, options), stream.tell()))
-        out.put(("done", None, 0))
+                send(("batch", prepare_batch(chunk, options), stream.tell()))
+        send(("done", None, 0))
     except StixFileError as exc:
-        out.put(("error", str(exc), 0))
+        send(("error", str(exc), 0))
     except BaseException as exc:  # reported to the writer, which stops and rolls back
-        out.put(("crash", f"{type(exc).__name__}: {exc}", 0))
+        send(("crash", f"{type(exc).__name__}: {exc}", 0))
 
 
 def _parallel_batches(

@@ -54,8 +54,14 @@ class Store:
             self.engine = self._sqlite_engine(sqlite_synchronous, writer=False)
             self._writer = self._sqlite_engine(sqlite_synchronous, writer=True)
         else:
+            # JIT compilation costs hundreds of milliseconds per query and pays off only
+            # for analytics; the planner's estimates for the visibility subqueries set it off.
             self.engine = create_engine(
-                self.url, pool_size=8, max_overflow=8, pool_pre_ping=True, future=True
+                self.url,
+                pool_size=8,
+                max_overflow=8,
+                pool_pre_ping=True,
+                connect_args={"options": "-c jit=off"},
             )
             self._writer = self.engine
 

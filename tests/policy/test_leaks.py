@@ -81,7 +81,7 @@ LEVELS = st.sampled_from([None, *Tlp])
 
 @st.composite
 def worlds(draw: st.DrawFn) -> World:
-    count = draw(st.integers(3, 5))
+    count = draw(st.integers(3, 4))
     org = st.integers(0, count - 1)
     parents = (None, *(draw(st.none() | st.integers(0, i - 1)) for i in range(1, count)))
     groups = []
@@ -100,7 +100,7 @@ def worlds(draw: st.DrawFn) -> World:
         )
 
     bases = []
-    for _ in range(draw(st.integers(2, 5))):
+    for _ in range(draw(st.integers(2, 4))):
         author = draw(org)
         kind = draw(st.sampled_from(["indicator", "malware", "observed-data"]))
         versions = [share(author)]
@@ -204,6 +204,7 @@ class Ids:
     org_keys: list[str]
     user_keys: list[str]
     marker: str  # added_after: before every object of this example
+    versioned: set[str]  # ids written with more than one version
 
     @property
     def all(self) -> set[str]:
@@ -285,10 +286,13 @@ def build(node: Node, world: World) -> Ids:
         org_keys=org_keys,
         user_keys=user_keys,
         marker=format_timestamp(int(last)),
+        versioned=set(),
     )
     by_author: dict[int, list[dict[str, Any]]] = {}
     for index, item in enumerate(world.bases):
         body = base_object(item.kind, ids.bases[index], f"{word} {item.kind} {index}")
+        if len(item.versions) > 1:
+            ids.versioned.add(ids.bases[index])
         for stamp, share in zip([CREATED, MODIFIED], item.versions, strict=False):
             version = {**body, "modified": stamp}
             version.update(sharing(share, identities, person_ids, groups))
@@ -409,6 +413,8 @@ def check_viewer(client: httpx.Client, col: str, key: str, ids: Ids, want: Expec
 
         rest_one = client.get(f"/api/v1/objects/{object_id}", headers=bearer(key))
         assert rest_one.status_code == (200 if object_id in want.latest else 404), (who, object_id)
+        if object_id not in ids.versioned:
+            continue
         rest_all = client.get(
             f"/api/v1/objects/{object_id}", params={"versions": "all"}, headers=bearer(key)
         )

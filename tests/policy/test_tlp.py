@@ -7,8 +7,8 @@ import pytest
 from bayanihan.policy.audience import AudienceError, audience_for
 from bayanihan.policy.tlp import TLP1_IDS, TLP2_IDS, Tlp, marking_definition, tlp_of
 from bayanihan.policy.visibility import PUBLIC_SCOPE, ReadScope, may_see
-from bayanihan.store.scope import Audience, Directory
 from bayanihan.stix.validate import validate_object
+from bayanihan.store.scope import Audience, Directory
 
 
 def test_tlp2_ids_are_the_oasis_ones() -> None:
@@ -114,7 +114,7 @@ def test_red_naming_people_is_for_those_people() -> None:
     "recipients, groups, message",
     [
         (["identity--nobody"], [], "neither an organisation nor a person"),
-        ([], ["x-bayanihan-sharing-group--unknown"], "not known"),
+        ([], ["x-bayanihan-sharing-group--unknown"], "not one the writing organisation"),
     ],
 )
 def test_unknown_recipients_are_refused(
@@ -131,7 +131,7 @@ def test_unknown_recipients_are_refused(
 
 
 def test_only_members_may_share_with_a_group() -> None:
-    with pytest.raises(AudienceError, match="not a member"):
+    with pytest.raises(AudienceError, match="not one the writing organisation belongs to"):
         audience_for(
             Tlp.AMBER,
             author_org=2,

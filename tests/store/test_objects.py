@@ -10,9 +10,9 @@ import pytest
 from bayanihan.ingest.importer import import_objects
 from bayanihan.node import Node
 from bayanihan.policy.tlp import Tlp
-from bayanihan.store.scope import ReadScope
 from bayanihan.store import objects as object_store
 from bayanihan.store.objects import ObjectQuery, VersionSpec
+from bayanihan.store.scope import ReadScope
 from tests.stixgen import indicator, ipv4, stamp
 
 EVERYTHING = ReadScope(everything=True)

@@ -68,10 +68,11 @@ def audience_for(
     for ref in groups:
         assert directory is not None
         members = directory.group_members.get(ref)
-        if members is None:
-            raise AudienceError(f"sharing group {ref} is not known to this node")
-        if author_org not in members:
-            raise AudienceError(f"the writing organisation is not a member of sharing group {ref}")
+        if members is None or author_org not in members:
+            # one answer for both: a non-member may not learn that the group exists
+            raise AudienceError(
+                f"sharing group {ref} is not one the writing organisation belongs to"
+            )
         orgs |= members
     if tlp is Tlp.RED and users:
         return Audience(orgs=frozenset({author_org}), users=frozenset(users))

@@ -237,10 +237,10 @@ def insert_versions(
     for index, item in enumerate(versions):
         owners = authors.setdefault(item.id, set())
         if item.created is not None and owners and item.author_org not in owners:
-            owner = next(iter(owners))
-            name = (owner_names or {}).get(owner, f"organisation #{owner}")
+            # the author is not named: the writer may not be allowed to see the object
             outcomes[index] = (
-                f"object id {item.id} belongs to {name}; an org may not write as another",
+                f"object id {item.id} belongs to another organisation; an org may not "
+                "write versions of another's objects",
                 0,
             )
             continue

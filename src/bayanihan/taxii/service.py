@@ -76,26 +76,25 @@ class TaxiiService:
     def _layout(self) -> dict[str, tuple[ApiRootRecord, list[CollectionRecord]]]:
         """API roots and their collections, re-read at most every few seconds.
 
-        They change only when an administrator adds one or turns the public
-        collection on or off; every request needs them.
+        They change only when an administrator adds one; every request needs them.
+        Whether the public collection is on is read afresh each time it matters.
         """
         now = time.monotonic()
         if self._layout_cache is None or now - self._layout_cache[0] > _LAYOUT_TTL:
             with self.node.store.read() as conn:
-                public = taxii_store.get_option(conn, "public_collection") == "on"
                 layout = {
-                    root.path: (
-                        root,
-                        [
-                            c
-                            for c in taxii_store.list_collections(conn, api_root_row=root.row_id)
-                            if public or c.scope != "public"
-                        ],
-                    )
+                    root.path: (root, taxii_store.list_collections(conn, api_root_row=root.row_id))
                     for root in taxii_store.list_api_roots(conn)
                 }
             self._layout_cache = (now, layout)
         return self._layout_cache[1]
+
+    def _collections_of(self, path: str) -> list[CollectionRecord]:
+        """The root's collections as of now: the public one only while it is switched on."""
+        collections = self._layout()[path][1]
+        if any(c.scope == "public" for c in collections) and not self.node.public_collection():
+            return [c for c in collections if c.scope != "public"]
+        return collections
 
     def forget_layout(self) -> None:
         """Re-read API roots and collections on the next request."""
@@ -112,7 +111,9 @@ class TaxiiService:
 
     def _root(self, path: str, principal: Principal | None) -> ApiRootRecord:
         found = self._layout().get(path)
-        if principal is None and not (found and self._public_collections(found[1])):
+        if principal is None and not (
+            found and self._public_collections(self._collections_of(path))
+        ):
             raise self._unauthorized()
         if found is None:
             raise TaxiiError(
@@ -127,7 +128,7 @@ class TaxiiService:
     def _collection(
         self, root: ApiRootRecord, collection_id: str, principal: Principal | None
     ) -> CollectionRecord:
-        for collection in self._layout()[root.path][1]:
+        for collection in self._collections_of(root.path):
             if collection.id == collection_id:
                 if principal is None and collection.scope != "public":
                     raise self._unauthorized()
@@ -200,7 +201,7 @@ class TaxiiService:
 
     def collections(self, principal: Principal | None, path: str) -> Page:
         root = self._root(path, principal)
-        found = self._layout()[root.path][1]
+        found = self._collections_of(root.path)
         if principal is None:
             found = self._public_collections(found)
         resources = [self._collection_resource(principal, c) for c in found]

@@ -466,7 +466,10 @@ def rest_app(node: Node) -> FastAPI:
     @app.post("/keys", response_model=KeyCreated, status_code=201, summary="Create an API key")
     def add_key(who: CurrentPrincipal, body: KeyCreate) -> KeyCreated:
         key = node.add_key(
-            role=parse_role(body.role), org_name=body.org, label=body.label, granted_by=who
+            role=parse_role(body.role),
+            org_name=body.org or who.org_name,
+            label=body.label,
+            granted_by=who,
         )
         return _key_created(key)
 

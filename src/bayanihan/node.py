@@ -528,10 +528,10 @@ class Node:
         if group_id is not None and not _GROUP_ID.match(group_id):
             raise NodeError(f"a sharing group id is {SHARING_GROUP_TYPE}--<UUID>, not {group_id!r}")
         with self.store.write() as conn:
-            if group_store.group_by(conn, name_or_id=name) is not None or (
-                group_id and group_store.group_by(conn, name_or_id=group_id) is not None
-            ):
-                raise NodeError(f"a sharing group named {name!r} (or with that id) exists")
+            if group_store.group_by(conn, name_or_id=name, owner_org=owner.org_row):
+                raise NodeError(f"your organisation already has a sharing group named {name!r}")
+            if group_id and group_store.group_by(conn, name_or_id=group_id):
+                raise NodeError(f"a sharing group with id {group_id} is already registered")
             group = group_store.add_group(
                 conn,
                 group_id=group_id or f"{SHARING_GROUP_TYPE}--{self.new_uuid()}",
@@ -561,13 +561,17 @@ class Node:
         self, conn: Connection, viewer: Principal, group: str
     ) -> group_store.GroupRecord:
         """The group, when the viewer may know of it (members and the node admin)."""
-        record = group_store.group_by(conn, name_or_id=group)
-        if record is not None and (
-            viewer.can(Action.MANAGE_GROUPS_ANY)
+        visible = [
+            record
+            for record in group_store.group_by(conn, name_or_id=group)
+            if viewer.can(Action.MANAGE_GROUPS_ANY)
             or viewer.org_row
             in {m.org_row for m in group_store.members(conn, group_row=record.row_id)}
-        ):
-            return record
+        ]
+        if len(visible) == 1:
+            return visible[0]
+        if len(visible) > 1:
+            raise NodeError(f"several sharing groups are named {group!r}: use the group's id")
         raise NotFound(f"no sharing group {group!r}")  # the same answer whether it exists or not
 
     def groups(self, viewer: Principal) -> list[group_store.GroupRecord]:

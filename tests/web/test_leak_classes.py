@@ -346,12 +346,6 @@ def test_naming_a_group_one_is_not_in_reads_like_naming_no_group(site: Site) -> 
     assert answers[0] == answers[1]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="sharing-group names are unique node-wide and the refusal says so: a non-member "
-    "creating a group named like an existing one gets 400 'a sharing group named ... exists' "
-    "(Node.add_group), which tells it that a group of that name exists",
-)
 def test_creating_a_group_does_not_reveal_an_existing_name(site: Site) -> None:
     site.node.add_group("Lazarus watch", owner=site.node.operator("Alpha", role=Role.ORG_ADMIN))
     response = site.client.post(

@@ -56,13 +56,17 @@ def add_group(
     return GroupRecord(row_id, group_id, name, description, owner_org, created)
 
 
-def group_by(conn: Connection, *, name_or_id: str) -> GroupRecord | None:
-    row = conn.execute(
-        select(*_COLUMNS).where(
-            (sharing_groups.c.name == name_or_id) | (sharing_groups.c.id == name_or_id)
-        )
-    ).first()
-    return None if row is None else GroupRecord(*row)
+def group_by(
+    conn: Connection, *, name_or_id: str, owner_org: int | None = None
+) -> list[GroupRecord]:
+    """Groups with that id, or with that name (of one owner when given)."""
+    by_id = conn.execute(select(*_COLUMNS).where(sharing_groups.c.id == name_or_id)).first()
+    if by_id is not None:
+        return [GroupRecord(*by_id)]
+    query = select(*_COLUMNS).where(sharing_groups.c.name == name_or_id)
+    if owner_org is not None:
+        query = query.where(sharing_groups.c.owner_org == owner_org)
+    return [GroupRecord(*r) for r in conn.execute(query)]
 
 
 def list_groups(conn: Connection, *, member_org: int | None = None) -> list[GroupRecord]:

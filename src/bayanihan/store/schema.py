@@ -143,10 +143,12 @@ sharing_groups = Table(
     metadata,
     Column("row_id", Integer, primary_key=True, autoincrement=True),
     Column("id", Text, nullable=False, unique=True),
-    Column("name", Text, nullable=False, unique=True),
+    # names are unique per owner: a node-wide rule would tell others a name is taken
+    Column("name", Text, nullable=False),
     Column("description", Text),
     Column("owner_org", Integer, ForeignKey("orgs.row_id"), nullable=False),
     Column("created", BigInteger, nullable=False),
+    UniqueConstraint("owner_org", "name"),
 )
 
 sharing_group_members = Table(

@@ -16,12 +16,12 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("sharing_groups", recreate="always") as batch_op:
+    with op.batch_alter_table("sharing_groups") as batch_op:
         batch_op.drop_constraint("uq_sharing_groups_name", type_="unique")
         batch_op.create_unique_constraint("uq_sharing_groups_owner_org_name", ["owner_org", "name"])
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("sharing_groups", recreate="always") as batch_op:
+    with op.batch_alter_table("sharing_groups") as batch_op:
         batch_op.drop_constraint("uq_sharing_groups_owner_org_name", type_="unique")
         batch_op.create_unique_constraint("uq_sharing_groups_name", ["name"])

@@ -112,11 +112,8 @@ class Catalogue:
             untagged=self.node.untagged_tlp,
             directory=self.node.directory(),
         )
-        names = self.node.org_names()
         with self.node.store.write() as conn:
-            outcomes = store_objects(
-                conn, objects, options, clock=self.node.clock, owner_names=names
-            )
+            outcomes = store_objects(conn, objects, options, clock=self.node.clock)
             self.node.audit(
                 conn,
                 who,

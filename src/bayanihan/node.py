@@ -329,11 +329,6 @@ class Node:
         with self.store.read() as conn:
             return org_store.load_directory(conn)
 
-    def org_names(self) -> dict[int, str]:
-        return {o.row_id: o.name for o in self.orgs()}
-
-    # -- keys ---------------------------------------------------------------------------
-
     def add_key(
         self,
         *,

@@ -100,11 +100,10 @@ def _no_cycle_collection() -> Iterator[None]:
 def _store_all(
     node: Node, principal: Principal, batches: Iterable[Prepared], *, source: str
 ) -> ImportSummary:
-    names = node.org_names()
     summary = ImportSummary()
     with node.store.bulk_write() as conn:
         for prepared in batches:
-            for outcome in store_prepared(conn, prepared, now=node.clock(), owner_names=names):
+            for outcome in store_prepared(conn, prepared, now=node.clock()):
                 summary.add(outcome)
         # One entry for the whole import: it names the objects by their date_added
         # range (a million ids would not make a readable entry).

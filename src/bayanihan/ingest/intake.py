@@ -181,7 +181,6 @@ def store_prepared(
     prepared: Sequence[NewVersion | Outcome],
     *,
     now: int,
-    owner_names: dict[int, str] | None = None,
 ) -> list[Outcome]:
     """Store a prepared batch inside an open write transaction; one outcome per object."""
     outcomes: list[Outcome | None] = []
@@ -194,7 +193,7 @@ def store_prepared(
             slots.append(len(outcomes))
             outcomes.append(None)
             ready.append(item)
-    results = insert_versions(conn, ready, now=now, owner_names=owner_names)
+    results = insert_versions(conn, ready, now=now)
     for slot, version, (result, date_added) in zip(slots, ready, results, strict=True):
         stamp = version.version if version.created is not None else date_added
         if result == STORED:
@@ -212,10 +211,9 @@ def store_batch(
     options: IntakeOptions,
     *,
     now: int,
-    owner_names: dict[int, str] | None = None,
 ) -> list[Outcome]:
     """Validate and store one batch inside an open write transaction."""
-    return store_prepared(conn, prepare_batch(objects, options), now=now, owner_names=owner_names)
+    return store_prepared(conn, prepare_batch(objects, options), now=now)
 
 
 def store_objects(
@@ -224,15 +222,10 @@ def store_objects(
     options: IntakeOptions,
     *,
     clock: Callable[[], int],
-    owner_names: dict[int, str] | None = None,
     batch: int = 1000,
 ) -> list[Outcome]:
     """Validate and store a request's objects in batches, inside its write transaction."""
     outcomes: list[Outcome] = []
     for start in range(0, len(objects), batch):
-        outcomes.extend(
-            store_batch(
-                conn, objects[start : start + batch], options, now=clock(), owner_names=owner_names
-            )
-        )
+        outcomes.extend(store_batch(conn, objects[start : start + batch], options, now=clock()))
     return outcomes

@@ -218,7 +218,6 @@ def insert_versions(
     versions: Sequence[NewVersion],
     *,
     now: int,
-    owner_names: dict[int, str] | None = None,
 ) -> list[tuple[str, int]]:
     """Store new versions; returns, per input, (STORED, DUPLICATE or a rejection reason,
     the date_added of the stored version or 0).

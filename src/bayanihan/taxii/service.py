@@ -379,11 +379,8 @@ class TaxiiService:
             directory=self.node.directory(),
         )
         request_timestamp = self.node.clock()
-        names = self.node.org_names()
         with self.node.store.write() as conn:
-            outcomes = store_objects(
-                conn, envelope, options, clock=self.node.clock, owner_names=names
-            )
+            outcomes = store_objects(conn, envelope, options, clock=self.node.clock)
             record = status_record(
                 status_id=str(self.node.new_uuid()),
                 api_root_row=root.row_id,

@@ -172,8 +172,21 @@ def prepare(obj: object, options: IntakeOptions) -> NewVersion | Outcome:
 
 
 def prepare_batch(objects: Sequence[object], options: IntakeOptions) -> list[NewVersion | Outcome]:
-    """Validate and serialise a batch: pure work, no database, so it may run elsewhere."""
-    return [prepare(obj, options) for obj in objects]
+    """Validate and serialise a batch: pure work, no database, so it may run elsewhere.
+
+    Equal audiences, markings and type names share one instance, so a batch sent
+    to the writing process pickles each of them once.
+    """
+    shared: dict[object, Any] = {}
+    prepared = [prepare(obj, options) for obj in objects]
+    for item in prepared:
+        if isinstance(item, NewVersion):
+            if item.audience is not None:
+                item.audience = shared.setdefault(item.audience, item.audience)
+            if item.markings is not None:
+                item.markings = shared.setdefault(item.markings, item.markings)
+            item.type = shared.setdefault(item.type, item.type)
+    return prepared
 
 
 def store_prepared(

@@ -50,6 +50,7 @@ class Store:
         self.url = normalise_url(url)
         self.dialect = make_url(self.url).get_backend_name()
         self._write_lock = threading.Lock()
+        self._background_checkpoints = False
         if self.dialect == "sqlite":
             self.engine = self._sqlite_engine(sqlite_synchronous, writer=False)
             self._writer = self._sqlite_engine(sqlite_synchronous, writer=True)
@@ -93,7 +94,10 @@ class Store:
             cursor.execute("PRAGMA temp_store=MEMORY")
             # Checkpoint every 64 MiB of WAL rather than SQLite's 4 MiB: a checkpoint
             # syncs the database file, and at the default it ran on nearly every POST.
-            cursor.execute("PRAGMA wal_autocheckpoint=16384")
+            # While a background thread checkpoints (a serving node), the writer
+            # leaves it to that thread unless the WAL reaches 1 GiB.
+            pages = 262144 if writer and self._background_checkpoints else 16384
+            cursor.execute(f"PRAGMA wal_autocheckpoint={pages}")
             cursor.execute("PRAGMA journal_size_limit=67108864")
             cursor.close()
 
@@ -135,6 +139,12 @@ class Store:
             finally:
                 if self.is_sqlite:
                     conn.exec_driver_sql(f"PRAGMA cache_size={_SQLITE_WRITER_CACHE}")
+
+    def checkpoint_in_background(self) -> None:
+        """From now on a background thread calls ``checkpoint``: commits stop doing it."""
+        self._background_checkpoints = True
+        if self.is_sqlite:
+            self._writer.dispose()  # the next writing connection takes the new setting
 
     def checkpoint(self) -> None:
         """Copy committed WAL pages into the database file without blocking anyone.

@@ -70,6 +70,7 @@ def create_app(node: Node) -> Starlette:
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         stop = threading.Event()
+        node.store.checkpoint_in_background()
         checkpointer = threading.Thread(
             target=_checkpoint_loop, args=(node, stop), name="wal-checkpoint", daemon=True
         )

@@ -21,6 +21,7 @@ import orjson
 from sqlalchemy import Connection
 
 from bayanihan.ingest.intake import version_of
+from bayanihan.policy.audience import audience_for
 from bayanihan.policy.principal import Principal
 from bayanihan.policy.roles import Action, Role, may_grant
 from bayanihan.policy.tlp import Tlp, marking_definition
@@ -30,6 +31,7 @@ from bayanihan.stix.extensions import (
     organisation_extension_definition,
     organisation_identity,
     project_identity,
+    recipients_of,
     sharing_extension_definition,
     sharing_group_extension_definition,
 )
@@ -38,6 +40,7 @@ from bayanihan.store import Store
 from bayanihan.store import audit as audit_store
 from bayanihan.store import groups as group_store
 from bayanihan.store import keys as key_store
+from bayanihan.store import objects as object_store
 from bayanihan.store import orgs as org_store
 from bayanihan.store import taxii as taxii_store
 from bayanihan.store import users as user_store
@@ -598,9 +601,35 @@ class Node:
                 changed = group_store.remove_member(
                     conn, group_row=record.row_id, org_row=org.row_id
                 )
+            if changed:
+                self._redecide_audiences(conn, record.id)
             action = "group.member-add" if add else "group.member-remove"
             self.audit(conn, editor, action, [record.id], detail=org.identity_id)
             return changed
+
+    def _redecide_audiences(self, conn: Connection, group_id: str) -> None:
+        """Decide again who may see every stored version that names the group.
+
+        A member removed stops seeing what the group shared, before and after; a
+        member added sees it too. A group the author has left adds nobody.
+        """
+        directory = org_store.load_directory(conn)
+        for version in object_store.versions_naming_group(conn, group_id):
+            recipients, groups = recipients_of(orjson.loads(version.body))
+            still = [g for g in groups if version.author_org in directory.group_members.get(g, ())]
+            known = [
+                r
+                for r in recipients
+                if r in directory.org_by_identity or r in directory.user_by_identity
+            ]
+            audience = audience_for(
+                Tlp.parse(version.tlp),
+                author_org=version.author_org,
+                recipient_refs=known,
+                group_refs=still,
+                directory=directory,
+            )
+            object_store.set_audience(conn, date_added=version.date_added, audience=audience)
 
     # -- audit --------------------------------------------------------------------------
 

@@ -357,12 +357,6 @@ def test_creating_a_group_does_not_reveal_an_existing_name(site: Site) -> None:
     assert response.status_code == 201
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="an organisation removed from a sharing group keeps seeing every object shared with "
-    "the group before its removal: the audience is fixed when an object is written "
-    "(docs/security.md, store audience rows) and change_group_member does not narrow it",
-)
 def test_an_org_removed_from_a_group_stops_seeing_what_the_group_shared(site: Site) -> None:
     owner = site.node.operator("Alpha", role=Role.ORG_ADMIN)
     group = site.node.add_group("Shrinking group", owner=owner, members=["Bravo"]).id

@@ -168,6 +168,7 @@ def prepare(obj: object, options: IntakeOptions) -> NewVersion | Outcome:
         name=_text(obj.get("name"), 1000),
         description=_text(obj.get("description")),
         refs=_refs(obj),
+        groups=tuple(groups),
     )
 
 

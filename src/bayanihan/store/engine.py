@@ -160,11 +160,31 @@ class Store:
                 driver.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     def migrate(self) -> None:
-        """Create or upgrade the schema to the newest migration shipped in the package."""
-        with self.write() as conn:
-            config = alembic_config(self.url)
-            config.attributes["connection"] = conn
-            command.upgrade(config, "head")
+        """Create or upgrade the schema to the newest migration shipped in the package.
+
+        On SQLite, foreign keys are off while migrations run (set outside the
+        transaction, where SQLite honours it), as SQLite prescribes for rebuilding
+        a table others point at; they are checked before the commit.
+        """
+        config = alembic_config(self.url)
+        if not self.is_sqlite:
+            with self.write() as conn:
+                config.attributes["connection"] = conn
+                command.upgrade(config, "head")
+            return
+        with self._write_lock, self._writer.connect() as conn:
+            driver = conn.connection.dbapi_connection
+            assert driver is not None
+            driver.execute("PRAGMA foreign_keys=OFF")
+            try:
+                with conn.begin():
+                    config.attributes["connection"] = conn
+                    command.upgrade(config, "head")
+                    broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                    if broken:
+                        raise StoreError(f"migration left broken references: {broken[:5]}")
+            finally:
+                driver.execute("PRAGMA foreign_keys=ON")
 
     def is_initialised(self) -> bool:
         with self.engine.connect() as conn:

@@ -39,6 +39,7 @@ from bayanihan.store.schema import (
     audience_users,
     audiences,
     counters,
+    object_groups,
     object_readers,
     object_refs,
     object_user_readers,
@@ -79,6 +80,7 @@ class NewVersion:
     name: str | None = None
     description: str | None = None
     refs: tuple[str, ...] = ()  # what a relationship or sighting points at
+    groups: tuple[str, ...] = ()  # sharing groups it names
 
 
 @dataclass(slots=True)
@@ -274,6 +276,7 @@ def insert_versions(
     start = next_date_added(conn, len(rows), now=now)
     params = []
     references: list[dict[str, Any]] = []
+    group_rows: list[dict[str, Any]] = []
     readers: list[tuple[int, int]] = []
     user_readers: list[tuple[int, int]] = []
     for offset, (item, (is_latest, is_first)) in enumerate(zip(rows, flags, strict=True)):
@@ -304,6 +307,7 @@ def insert_versions(
             )
         )
         references.extend({"date_added": start + offset, "ref_id": r} for r in set(item.refs))
+        group_rows.extend({"date_added": start + offset, "group_id": g} for g in set(item.groups))
         if item.audience is not None:
             readers.extend((org, start + offset) for org in item.audience.orgs)
             user_readers.extend((user, start + offset) for user in item.audience.users)
@@ -325,6 +329,8 @@ def insert_versions(
             )
     if references:
         conn.execute(insert(object_refs), references)
+    if group_rows:
+        conn.execute(insert(object_groups), group_rows)
     return outcomes
 
 
@@ -704,3 +710,42 @@ def search(conn: Connection, query: SearchQuery) -> list[PageRow]:
         .limit(query.limit + 1)
     )
     return [PageRow(*row) for row in result.all()]
+
+
+@dataclass(frozen=True, slots=True)
+class SharedVersion:
+    date_added: int
+    tlp: str
+    author_org: int
+    body: bytes
+
+
+def versions_naming_group(conn: Connection, group_id: str) -> list[SharedVersion]:
+    """Every stored version that names the sharing group."""
+    rows = conn.execute(
+        select(objects.c.date_added, objects.c.tlp, objects.c.author_org, objects.c.body)
+        .select_from(
+            object_groups.join(objects, objects.c.date_added == object_groups.c.date_added)
+        )
+        .where(object_groups.c.group_id == group_id)
+    )
+    return [SharedVersion(*r) for r in rows]
+
+
+def set_audience(conn: Connection, *, date_added: int, audience: Audience | None) -> None:
+    """Give one stored version a new audience (its postings follow)."""
+    row = None if audience is None else audience_rows(conn, [audience])[audience]
+    conn.execute(update(objects).where(objects.c.date_added == date_added).values(audience=row))
+    conn.execute(delete(object_readers).where(object_readers.c.date_added == date_added))
+    conn.execute(delete(object_user_readers).where(object_user_readers.c.date_added == date_added))
+    if audience is not None:
+        if audience.orgs:
+            conn.execute(
+                insert(object_readers),
+                [{"org_row": o, "date_added": date_added} for o in sorted(audience.orgs)],
+            )
+        if audience.users:
+            conn.execute(
+                insert(object_user_readers),
+                [{"user_row": u, "date_added": date_added} for u in sorted(audience.users)],
+            )

@@ -221,6 +221,21 @@ object_user_readers = Table(
     ),
 )
 
+# The sharing groups an object version names: when a group's members change, the
+# audiences of these versions are decided again.
+object_groups = Table(
+    "object_groups",
+    metadata,
+    Column(
+        "date_added",
+        BigInteger,
+        ForeignKey("objects.date_added", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("group_id", Text, primary_key=True),
+    Index("ix_object_groups_group", "group_id", "date_added"),
+)
+
 # The objects a relationship or sighting points at: it is visible only when they are.
 object_refs = Table(
     "object_refs",

@@ -1,0 +1,54 @@
+"""Upgrading a database that already holds data, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from alembic import command
+from sqlalchemy import insert, select
+
+from bayanihan.store import Store
+from bayanihan.store.engine import alembic_config
+from bayanihan.store.schema import orgs, sharing_group_members, sharing_groups
+
+GROUP = "x-bayanihan-sharing-group--5f0c7a2e-9b1d-4e3a-8c6f-1a2b3c4d5e6f"
+
+
+def test_upgrade_with_sharing_groups_in_place(db_url: str) -> None:
+    """Migration 0004 rebuilds sharing_groups on SQLite while members point at it."""
+    store = Store(db_url)
+    with store.write() as conn:
+        config = alembic_config(store.url)
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0002")
+    with store.write() as conn:
+        for row, name in ((1, "Alpha"), (2, "Bravo")):
+            conn.execute(
+                insert(orgs).values(
+                    row_id=row,
+                    identity_id=f"identity--0000000{row}-0000-4000-8000-000000000000",
+                    name=name,
+                    country="PH",
+                    local=True,
+                    created=0,
+                )
+            )
+        conn.execute(
+            insert(sharing_groups).values(row_id=1, id=GROUP, name="Mekong", owner_org=1, created=0)
+        )
+        conn.execute(
+            insert(sharing_group_members), [{"group_row": 1, "org_row": o} for o in (1, 2)]
+        )
+    store.migrate()
+    store.migrate()  # a second run changes nothing
+    with store.read() as conn:
+        members = conn.execute(
+            select(sharing_group_members.c.org_row).order_by(sharing_group_members.c.org_row)
+        ).scalars()
+        assert list(members) == [1, 2]
+        assert conn.execute(select(sharing_groups.c.name)).scalars().all() == ["Mekong"]
+    with store.write() as conn:  # names are now unique per owner: another may reuse one
+        conn.execute(
+            insert(sharing_groups).values(
+                row_id=2, id=GROUP.replace("5f0c", "6f0c"), name="Mekong", owner_org=2, created=0
+            )
+        )
+    store.dispose()

@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from bayanihan.ingest.intake import IntakeOptions, Outcome, store_objects
-from bayanihan.node import Node, NodeError, NotFound, PermissionDenied
+from bayanihan.node import Node, NodeError, NotFound, PermissionDenied, require
 from bayanihan.policy.principal import Principal
 from bayanihan.policy.roles import Action
 from bayanihan.policy.tlp import Tlp
@@ -52,12 +52,8 @@ class Catalogue:
     def __init__(self, node: Node) -> None:
         self.node = node
 
-    def _require(self, who: Principal, action: Action, what: str) -> None:
-        if not who.can(action):
-            raise PermissionDenied(f"a {who.role} key may not {what}")
-
     def search(self, who: Principal, filters: Filters) -> Found:
-        self._require(who, Action.READ, "read objects")
+        require(who, Action.READ, "read objects")
         limit = max(1, min(filters.limit, MAX_PAGE))
         authors = None
         if filters.org:
@@ -90,7 +86,7 @@ class Catalogue:
 
     def get(self, who: Principal, object_id: str, *, all_versions: bool = False) -> list[bytes]:
         """The latest visible version of an object (or every visible version); NotFound if none."""
-        self._require(who, Action.READ, "read objects")
+        require(who, Action.READ, "read objects")
         query = ObjectQuery(
             scope=read_scope(who),
             ids=frozenset({object_id}),
@@ -105,7 +101,7 @@ class Catalogue:
         return [r.body for r in rows]
 
     def submit(self, who: Principal, objects: list[object]) -> list[Outcome]:
-        self._require(who, Action.WRITE, "write objects")
+        require(who, Action.WRITE, "write objects")
         options = IntakeOptions(
             principal=who,
             collection_row=self.node.default_collection_row(),
@@ -126,7 +122,7 @@ class Catalogue:
 
     def revoke(self, who: Principal, object_id: str) -> Outcome:
         """Revoke an object of the caller's organisation: a new version with revoked true."""
-        self._require(who, Action.WRITE, "revoke objects")
+        require(who, Action.WRITE, "revoke objects")
         [body] = self.get(who, object_id)
         current = orjson.loads(body)
         if current.get("created_by_ref") != who.org_identity:
@@ -144,7 +140,7 @@ class Catalogue:
 
     def export(self, who: Principal) -> Iterator[bytes]:
         """Every object version (latest) the caller may see, as a STIX bundle, streamed."""
-        self._require(who, Action.READ, "export objects")
+        require(who, Action.READ, "export objects")
         yield b'{"type":"bundle","id":"bundle--' + str(self.node.new_uuid()).encode()
         yield b'","objects":['
         cursor: int | None = None

@@ -82,12 +82,29 @@ class NotFound(NodeError):
     """Nothing there for this caller (also what a caller who may not know of it is told)."""
 
 
+def require(who: Principal, action: Action, what: str) -> None:
+    """Refuse, saying what, when the caller's role does not allow ``action``."""
+    if not who.can(action):
+        raise PermissionDenied(f"a {who.role} key may not {what}")
+
+
 @dataclass(frozen=True, slots=True)
 class NewKey:
     secret: str
     row_id: int
     org_name: str
     role: Role
+
+
+def _check_grant(
+    granter: Principal, role: Role, org: org_store.OrgRecord, *, made: str, verb: str
+) -> None:
+    """A key may hand out (keys, users) no wider than itself, and only in its own org
+    unless it may act for any org."""
+    if not may_grant(granter.role, role):
+        raise PermissionDenied(f"a {granter.role} key may not create {made}")
+    if org.row_id != granter.org_row and not granter.can(Action.CREATE_KEY_ANY_ORG):
+        raise PermissionDenied(f"an org-admin may only {verb} its own org")
 
 
 def hash_key(secret: str) -> str:
@@ -269,8 +286,8 @@ class Node:
         by: Principal | None = None,
     ) -> org_store.OrgRecord:
         """Register an organisation; with ``identity_id`` it is hosted on another node."""
-        if by is not None and not by.can(Action.MANAGE_ORGS):
-            raise PermissionDenied(f"a {by.role} key may not register organisations")
+        if by is not None:
+            require(by, Action.MANAGE_ORGS, "register organisations")
         node = self.require_initialised()
         name = name.strip()
         if not name:
@@ -360,12 +377,7 @@ class Node:
                 org_name = user.org_name
             org = self._org_or_own(conn, node, org_name)
             if granted_by is not None:
-                if not may_grant(granted_by.role, role):
-                    raise PermissionDenied(f"a {granted_by.role} key may not create {role} keys")
-                if org.row_id != granted_by.org_row and not granted_by.can(
-                    Action.CREATE_KEY_ANY_ORG
-                ):
-                    raise PermissionDenied("an org-admin may only create keys for its own org")
+                _check_grant(granted_by, role, org, made=f"{role} keys", verb="create keys for")
             if role is Role.ADMIN and org.row_id != node.org_row:
                 raise NodeError("admin keys belong to the node's own organisation")
             if role is Role.SYNC and org.local and org.row_id != node.org_row:
@@ -459,12 +471,7 @@ class Node:
             if not org.local:
                 raise NodeError(f"{org.name!r} is hosted on another node: add its users there")
             if granted_by is not None:
-                if not may_grant(granted_by.role, role):
-                    raise PermissionDenied(f"a {granted_by.role} key may not create {role} users")
-                if org.row_id != granted_by.org_row and not granted_by.can(
-                    Action.CREATE_KEY_ANY_ORG
-                ):
-                    raise PermissionDenied("an org-admin may only add users to its own org")
+                _check_grant(granted_by, role, org, made=f"{role} users", verb="add users to")
             if role is Role.ADMIN and org.row_id != node.org_row:
                 raise NodeError("admin users belong to the node's own organisation")
             if user_store.user_by_name(conn, username) is not None:
@@ -687,8 +694,8 @@ class Node:
 
     def set_public_collection(self, enabled: bool, *, by: Principal | None = None) -> None:
         """Publish TLP:CLEAR objects without authentication (off by default)."""
-        if by is not None and not by.can(Action.MANAGE_NODE):
-            raise PermissionDenied(f"a {by.role} key may not change the public collection")
+        if by is not None:
+            require(by, Action.MANAGE_NODE, "change the public collection")
         with self.store.write() as conn:
             taxii_store.set_option(conn, "public_collection", "on" if enabled else "off")
             self.audit(conn, by, "node.public-collection", detail="on" if enabled else "off")

@@ -83,12 +83,3 @@ def list_users(conn: Connection, *, org_row: int | None = None) -> list[UserReco
 
 def set_password(conn: Connection, *, row_id: int, password_hash: str) -> None:
     conn.execute(update(users).where(users.c.row_id == row_id).values(password_hash=password_hash))
-
-
-def disable_user(conn: Connection, *, row_id: int, when: int) -> bool:
-    result = conn.execute(
-        update(users)
-        .where(users.c.row_id == row_id, users.c.disabled.is_(None))
-        .values(disabled=when)
-    )
-    return result.rowcount > 0

@@ -96,10 +96,6 @@ class TaxiiService:
             return [c for c in collections if c.scope != "public"]
         return collections
 
-    def forget_layout(self) -> None:
-        """Re-read API roots and collections on the next request."""
-        self._layout_cache = None
-
     @staticmethod
     def _unauthorized() -> TaxiiError:
         return TaxiiError(

@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bayanihan import __version__
 from bayanihan.catalogue import Catalogue, Filters
-from bayanihan.node import NewKey, Node, NodeError, NotFound, PermissionDenied
+from bayanihan.node import NewKey, Node, NodeError, NotFound, PermissionDenied, require
 from bayanihan.policy.principal import Principal
 from bayanihan.policy.roles import Action, parse_role
 from bayanihan.stix.timestamps import TimestampError, format_timestamp, parse_timestamp
@@ -238,9 +238,11 @@ def rest_app(node: Node) -> FastAPI:
             return error(404, str(exc))
         return error(400, str(exc))
 
-    def require(who: Principal, action: Action, what: str) -> None:
-        if not who.can(action):
-            raise PermissionDenied(f"a {who.role} key may not {what}")
+    def managed_org(who: Principal, what: str) -> int | None:
+        """The org whose keys and users the caller manages; None: every org (node admin)."""
+        if not (who.can(Action.CREATE_KEY_ANY_ORG) or who.can(Action.CREATE_KEY_OWN_ORG)):
+            raise PermissionDenied(f"a {who.role} key may not list {what}")
+        return None if who.can(Action.CREATE_KEY_ANY_ORG) else who.org_row
 
     # -- the node and the caller ---------------------------------------------------------
 
@@ -446,9 +448,7 @@ def rest_app(node: Node) -> FastAPI:
 
     @app.get("/keys", response_model=list[KeyPublic], summary="API keys (never their secrets)")
     def list_keys(who: CurrentPrincipal) -> list[KeyPublic]:
-        if not (who.can(Action.CREATE_KEY_ANY_ORG) or who.can(Action.CREATE_KEY_OWN_ORG)):
-            raise PermissionDenied(f"a {who.role} key may not list keys")
-        everyone = who.can(Action.CREATE_KEY_ANY_ORG)
+        scope = managed_org(who, "keys")
         return [
             KeyPublic(
                 number=k.row_id,
@@ -460,7 +460,7 @@ def rest_app(node: Node) -> FastAPI:
                 revoked=k.revoked is not None,
             )
             for k in node.keys()
-            if everyone or k.org_row == who.org_row
+            if scope is None or k.org_row == scope
         ]
 
     @app.post("/keys", response_model=KeyCreated, status_code=201, summary="Create an API key")
@@ -480,9 +480,7 @@ def rest_app(node: Node) -> FastAPI:
 
     @app.get("/users", response_model=list[UserPublic], summary="People who log in")
     def list_users(who: CurrentPrincipal) -> list[UserPublic]:
-        if not (who.can(Action.CREATE_KEY_ANY_ORG) or who.can(Action.CREATE_KEY_OWN_ORG)):
-            raise PermissionDenied(f"a {who.role} key may not list users")
-        scope = None if who.can(Action.CREATE_KEY_ANY_ORG) else who.org_row
+        scope = managed_org(who, "users")
         return [
             UserPublic(
                 username=u.username,

@@ -23,7 +23,7 @@ from sqlalchemy import Connection
 from bayanihan.ingest.intake import version_of
 from bayanihan.policy.audience import audience_for
 from bayanihan.policy.principal import Principal
-from bayanihan.policy.roles import Action, Role, may_grant
+from bayanihan.policy.roles import Action, Role, may_grant, no_wider
 from bayanihan.policy.tlp import Tlp, marking_definition
 from bayanihan.settings import Settings
 from bayanihan.stix.extensions import (
@@ -370,7 +370,7 @@ class Node:
                 user = user_store.user_by_name(conn, username)
                 if user is None or user.disabled is not None:
                     raise NodeError(f"no active user named {username!r}")
-                if not may_grant(Role(user.role), role) and Role(user.role) is not role:
+                if not no_wider(role, Role(user.role)):
                     raise NodeError(
                         f"{username}'s role is {user.role}: a {role} key would be wider"
                     )

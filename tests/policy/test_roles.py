@@ -87,3 +87,15 @@ def test_keys_are_long_random_and_stored_only_as_hashes(sqlite_node: Node) -> No
         stored = {row[0] for row in conn.execute(select(api_keys.c.key_hash))}
     assert not secrets & stored
     assert all(len(h) == 64 for h in stored)
+
+
+def test_a_persons_keys_are_no_wider_than_their_role(sqlite_node: Node) -> None:
+    node = sqlite_node
+    node.add_user("ana", org_name=None, password="a long enough secret", role=Role.ANALYST)
+    assert node.add_key(role=Role.READER, username="ana").role is Role.READER
+    assert node.add_key(role=Role.ANALYST, username="ana").role is Role.ANALYST
+    for wider in (Role.ORG_ADMIN, Role.ADMIN):
+        with pytest.raises(NodeError, match="would be wider"):
+            node.add_key(role=wider, username="ana")
+    with pytest.raises(NodeError, match="peer nodes"):
+        node.add_key(role=Role.SYNC, username="ana")

@@ -68,6 +68,11 @@ def may_grant(granter: Role, new_role: Role) -> bool:
     return new_role in GRANTABLE[granter]
 
 
+def no_wider(role: Role, than: Role) -> bool:
+    """True when ``role`` allows nothing that ``than`` does not."""
+    return PERMISSIONS[role] <= PERMISSIONS[than]
+
+
 def parse_role(name: str) -> Role:
     try:
         return Role(name.strip().lower())

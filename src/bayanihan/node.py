@@ -370,6 +370,8 @@ class Node:
                 user = user_store.user_by_name(conn, username)
                 if user is None or user.disabled is not None:
                     raise NodeError(f"no active user named {username!r}")
+                if role is Role.SYNC:
+                    raise NodeError("sync keys are for peer nodes, not for people")
                 if not no_wider(role, Role(user.role)):
                     raise NodeError(
                         f"{username}'s role is {user.role}: a {role} key would be wider"

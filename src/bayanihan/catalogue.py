@@ -26,6 +26,7 @@ from bayanihan.store.objects import ObjectQuery, SearchQuery, VersionSpec
 
 MAX_PAGE = 1000
 _BATCH = 1000
+_NAMED_IDS = 100_000  # beyond this an export's audit entry names a date_added range
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +146,8 @@ class Catalogue:
         yield b'","objects":['
         cursor: int | None = None
         first = True
+        restricted: list[str] = []  # ids of what was sent beyond TLP:CLEAR
+        span: list[int] = []
         while True:
             query = ObjectQuery(scope=read_scope(who), after=cursor, limit=_BATCH)
             with self.node.store.read() as conn:
@@ -155,7 +158,24 @@ class Catalogue:
             yield chunk if first else b"," + chunk
             first = False
             cursor = rows[-1].date_added
-            self.node.audit_read(who, "export", ((r.id, r.tlp) for r in rows))
+            sent = [r for r in rows if r.tlp != Tlp.CLEAR.label]
+            if sent:
+                span = [span[0] if span else sent[0].date_added, sent[-1].date_added]
+                if len(restricted) <= _NAMED_IDS:
+                    restricted.extend(r.id for r in sent)
+        # one audit entry for the whole export, once it has been sent
+        if restricted:
+            named = len(restricted) <= _NAMED_IDS
+            with self.node.store.write() as conn:
+                self.node.audit(
+                    conn,
+                    who,
+                    "export",
+                    restricted if named else (),
+                    detail=None
+                    if named
+                    else f"objects beyond TLP:CLEAR with date_added {span[0]}..{span[1]}",
+                )
         yield b"]}\n"
 
 

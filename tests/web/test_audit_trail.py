@@ -61,3 +61,17 @@ def test_audit_verify_command_names_the_tampered_entry(tmp_path: Path) -> None:
     lines = [orjson.loads(line) for line in exported.stdout.splitlines()]
     assert [line["seq"] for line in lines] == [1, 2]
     assert lines[0]["action"] == "org.add"
+
+
+def test_an_export_is_one_audit_entry(sqlite_node: Node) -> None:
+    from bayanihan.catalogue import Catalogue
+    from bayanihan.ingest.importer import import_objects
+
+    node = sqlite_node
+    objects = [indicator(f"198.51.100.{i}", tlp=Tlp.AMBER) for i in range(2500)]
+    import_objects(node, node.operator(), objects)
+    before = len(entries(node))
+    bundle = orjson.loads(b"".join(Catalogue(node).export(node.operator())))
+    assert {o["id"] for o in objects} <= {o["id"] for o in bundle["objects"]}
+    exports = [e for e in entries(node)[before:] if e[0] == "export"]
+    assert len(exports) == 1 and set(exports[0][1]) == {o["id"] for o in objects}

@@ -214,7 +214,9 @@ class TaxiiService:
         principal: Principal | None,
         collection: CollectionRecord,
         filters: Filters,
-        **extra: Any,
+        *,
+        ids: frozenset[str] | None = None,
+        versions: VersionSpec | None = None,
     ) -> object_store.ObjectQuery:
         if collection.scope != "public":
             self._require(principal, Action.READ, "read objects")
@@ -222,10 +224,10 @@ class TaxiiService:
             scope=self._scope(principal, collection),
             collection_row=self._collection_filter(collection),
             after=filters.after,
-            ids=extra.get("ids", filters.ids),
+            ids=filters.ids if ids is None else ids,
             types=filters.types,
             spec_versions=filters.spec_versions,
-            versions=extra.get("versions", filters.versions),
+            versions=filters.versions if versions is None else versions,
             limit=filters.limit,
         )
 
@@ -252,8 +254,8 @@ class TaxiiService:
         collection = self._collection(self._root(path, principal), collection_id, principal)
         allowed = _OBJECT_FILTERS if object_id else KNOWN
         filters = self._filters(params, allowed)
-        extra: dict[str, Any] = {"ids": frozenset({object_id})} if object_id else {}
-        query = self._query(principal, collection, filters, **extra)
+        only = frozenset({object_id}) if object_id else None
+        query = self._query(principal, collection, filters, ids=only)
         with self.node.store.read() as conn:
             rows = object_store.list_bodies(conn, query)
             if object_id and not rows:

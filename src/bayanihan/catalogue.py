@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from bayanihan.ingest.intake import IntakeOptions, Outcome, store_objects
+from bayanihan.ingest.intake import Outcome, store_objects
 from bayanihan.node import Node, NodeError, NotFound, PermissionDenied, require
 from bayanihan.policy.principal import Principal
 from bayanihan.policy.roles import Action
@@ -103,14 +103,11 @@ class Catalogue:
 
     def submit(self, who: Principal, objects: list[object]) -> list[Outcome]:
         require(who, Action.WRITE, "write objects")
-        options = IntakeOptions(
-            principal=who,
-            collection_row=self.node.default_collection_row(),
-            untagged=self.node.untagged_tlp,
-            directory=self.node.directory(),
-        )
+        options = self.node.intake_options(who)
         with self.node.store.write() as conn:
-            outcomes = store_objects(conn, objects, options, clock=self.node.clock)
+            outcomes = store_objects(
+                conn, objects, options, clock=self.node.clock, correlator=self.node.correlator
+            )
             self.node.audit(
                 conn,
                 who,

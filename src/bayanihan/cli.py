@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bayanihan import __version__
+from bayanihan.cli_correlate import add_commands as add_correlation_commands
+from bayanihan.correlate.service import Correlation, needs_rebuild
 from bayanihan.node import Node, NodeError
 from bayanihan.policy.principal import Principal
 from bayanihan.policy.roles import Role, parse_role
@@ -39,6 +41,10 @@ def _node(args: argparse.Namespace, **overrides: object) -> Node:
 def cmd_init(args: argparse.Namespace) -> int:
     node = _node(args)
     created = node.init(node_name=args.node_name, country=args.country)
+    if node.correlator is not None and needs_rebuild(node):
+        sizes = Correlation(node).rebuild()  # objects stored before correlation existed
+        if sizes["postings"]:
+            print(f"correlation index built: {sizes['observables']} observables")
     record = node.node_record()
     state = "initialised" if created else "already initialised (schema migrated)"
     print(f"node {record.name!r} ({record.country}) {state}; node identity {record.identity_id}")
@@ -444,6 +450,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--port", type=int, default=8640, help="port shown in the instructions")
     demo.set_defaults(func=cmd_load_demo)
+    add_correlation_commands(commands, _node)
     return parser
 
 

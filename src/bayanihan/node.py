@@ -20,7 +20,8 @@ import argon2
 import orjson
 from sqlalchemy import Connection
 
-from bayanihan.ingest.intake import version_of
+from bayanihan.correlate.index import Correlator
+from bayanihan.ingest.intake import IntakeOptions, version_of
 from bayanihan.policy.audience import audience_for
 from bayanihan.policy.principal import Principal
 from bayanihan.policy.roles import Action, Role, may_grant, no_wider
@@ -28,6 +29,7 @@ from bayanihan.policy.tlp import Tlp, marking_definition
 from bayanihan.settings import Settings
 from bayanihan.stix.extensions import (
     SHARING_GROUP_TYPE,
+    observable_extension_definitions,
     organisation_extension_definition,
     organisation_identity,
     project_identity,
@@ -134,6 +136,11 @@ class Node:
         self.new_uuid = new_uuid
         self.store = store or Store(settings.db, sqlite_synchronous=settings.sqlite_synchronous)
         self.untagged_tlp = Tlp.parse(settings.untagged_tlp)
+        self.correlator = (
+            Correlator(max_objects=settings.correlation_max_objects)
+            if settings.correlation
+            else None
+        )
 
     # -- set-up -------------------------------------------------------------------------
 
@@ -143,6 +150,13 @@ class Node:
         with self.store.write() as conn:
             existing = org_store.get_node(conn)
             if existing is not None:
+                # definitions added by later releases reach nodes set up before them
+                self._publish(
+                    conn,
+                    observable_extension_definitions(),
+                    org_row=existing.org_row,
+                    collection_row=None,
+                )
                 return False
             name = (node_name or "Bayanihan node").strip()
             if not name:
@@ -192,6 +206,7 @@ class Node:
                 organisation_extension_definition(),
                 sharing_extension_definition(),
                 sharing_group_extension_definition(),
+                *observable_extension_definitions(),
                 *(marking_definition(level) for level in Tlp),
                 organisation_identity(
                     identity_id=node_identity,
@@ -725,6 +740,29 @@ class Node:
         if org is None:
             raise NodeError(f"no organisation named {org_name!r} (see `bayanihan org list`)")
         return org
+
+    def intake_options(
+        self,
+        principal: Principal,
+        *,
+        collection_row: int | None = None,
+        force_tlp: Tlp | None = None,
+    ) -> IntakeOptions:
+        """How this node takes in objects written by ``principal`` (one place for every path)."""
+        with self.store.read() as conn:
+            org = org_store.org_by_row(conn, principal.org_row)
+            row = (
+                collection_row if collection_row is not None else self._default_collection_row(conn)
+            )
+        return IntakeOptions(
+            principal=principal,
+            collection_row=row,
+            untagged=self.untagged_tlp,
+            directory=self.directory(),
+            force_tlp=force_tlp,
+            region=org.country if org is not None else None,
+            correlate=self.correlator is not None,
+        )
 
     def operator(self, org_name: str | None = None, *, role: Role = Role.ANALYST) -> Principal:
         """The local operator acting for an org (CLI commands such as ``import --org``)."""

@@ -63,6 +63,33 @@ class Settings(BaseSettings):
         "process; FULL also survives a power cut, at the cost of an fsync per commit.",
     )
 
+    correlation: bool = Field(
+        default=True,
+        description="Extract observables from every stored object, index them and raise hits.",
+    )
+    correlation_max_objects: int = Field(
+        default=20,
+        ge=1,
+        description="A value carried by more objects than this is noise: no hits (as MISP).",
+    )
+    alert_interval: float = Field(
+        default=10.0,
+        gt=0,
+        description="Seconds between two rounds of alert deliveries while `serve` runs.",
+    )
+    smtp_host: str | None = Field(
+        default=None, description="SMTP server for e-mail alerts (none: e-mail alerts wait)."
+    )
+    smtp_port: int = Field(default=25, description="SMTP server port.")
+    smtp_sender: str = Field(
+        default="bayanihan@localhost", description="From address of e-mail alerts."
+    )
+    smtp_username: str | None = Field(default=None, description="SMTP login, if required.")
+    smtp_password: str | None = Field(default=None, description="SMTP password, if required.")
+    smtp_security: Literal["none", "starttls", "tls"] = Field(
+        default="none", description="SMTP transport security: none, starttls or tls."
+    )
+
     @classmethod
     def settings_customise_sources(
         cls,

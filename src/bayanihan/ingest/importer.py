@@ -75,13 +75,7 @@ def _options(node: Node, principal: Principal, force_tlp: Tlp | None) -> IntakeO
         raise NodeError(
             f"{principal.org_name!r} is hosted on another node: import only for orgs hosted here"
         )
-    return IntakeOptions(
-        principal=principal,
-        collection_row=node.default_collection_row(),
-        untagged=node.untagged_tlp,
-        directory=node.directory(),
-        force_tlp=force_tlp,
-    )
+    return node.intake_options(principal, force_tlp=force_tlp)
 
 
 @contextmanager
@@ -103,7 +97,8 @@ def _store_all(
     summary = ImportSummary()
     with node.store.bulk_write() as conn:
         for prepared in batches:
-            for outcome in store_prepared(conn, prepared, now=node.clock()):
+            stored = store_prepared(conn, prepared, now=node.clock(), correlator=node.correlator)
+            for outcome in stored:
                 summary.add(outcome)
         # One entry for the whole import: it names the objects by their date_added
         # range (a million ids would not make a readable entry).

@@ -15,13 +15,21 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection
 
+from bayanihan.correlate.extract import specs
+from bayanihan.correlate.index import Correlator
 from bayanihan.policy.audience import audience_for
 from bayanihan.policy.principal import Principal
 from bayanihan.policy.tlp import MARKING_LEVELS, Tlp, tlp_of
 from bayanihan.stix.extensions import recipients_of
 from bayanihan.stix.timestamps import TimestampError, format_timestamp, parse_timestamp
 from bayanihan.stix.validate import validate_object
-from bayanihan.store.objects import DUPLICATE, STORED, NewVersion, insert_versions
+from bayanihan.store.objects import (
+    DUPLICATE,
+    STORED,
+    LatestChanges,
+    NewVersion,
+    insert_versions,
+)
 from bayanihan.store.scope import Directory
 
 # Objects the node already publishes under fixed ids: accepted, never re-attributed.
@@ -58,6 +66,8 @@ class IntakeOptions:
     directory: Directory | None = None  # recipients and groups resolve against it
     force_tlp: Tlp | None = None  # add this marking to objects that carry no TLP
     origin: str = "local"
+    region: str | None = None  # the writer's country: national phone numbers parse there
+    correlate: bool = True  # extract observables for the correlation index
 
 
 def _refs(obj: dict[str, Any]) -> tuple[str, ...]:
@@ -148,6 +158,8 @@ def prepare(obj: object, options: IntakeOptions) -> NewVersion | Outcome:
         return Outcome(object_id, version_text, "rejected", f"cannot be stored as JSON: {exc}")
     confidence = obj.get("confidence")
     valid_until = obj.get("valid_until")
+    revoked = obj.get("revoked") is True
+    carried = specs(obj, region=options.region) if options.correlate and not revoked else ()
     return NewVersion(
         id=object_id,
         type=str(obj["type"]),
@@ -156,7 +168,7 @@ def prepare(obj: object, options: IntakeOptions) -> NewVersion | Outcome:
         created=created,
         created_by_ref=created_by,
         author_org=principal.org_row,
-        revoked=obj.get("revoked") is True,
+        revoked=revoked,
         tlp=level.label,
         markings=",".join(marking_refs) if marking_refs else None,
         confidence=confidence if isinstance(confidence, int) else None,
@@ -169,6 +181,7 @@ def prepare(obj: object, options: IntakeOptions) -> NewVersion | Outcome:
         description=_text(obj.get("description")),
         refs=_refs(obj),
         groups=tuple(groups),
+        observables=carried,
     )
 
 
@@ -195,8 +208,13 @@ def store_prepared(
     prepared: Sequence[NewVersion | Outcome],
     *,
     now: int,
+    correlator: Correlator | None = None,
 ) -> list[Outcome]:
-    """Store a prepared batch inside an open write transaction; one outcome per object."""
+    """Store a prepared batch inside an open write transaction; one outcome per object.
+
+    With a ``correlator`` the observable index, the hits and the alert outbox are
+    brought up to date in the same transaction.
+    """
     outcomes: list[Outcome | None] = []
     ready: list[NewVersion] = []
     slots: list[int] = []
@@ -207,7 +225,10 @@ def store_prepared(
             slots.append(len(outcomes))
             outcomes.append(None)
             ready.append(item)
-    results = insert_versions(conn, ready, now=now)
+    changes = LatestChanges() if correlator is not None else None
+    results = insert_versions(conn, ready, now=now, changes=changes)
+    if correlator is not None and changes is not None:
+        correlator.update(conn, changes, now=now)
     for slot, version, (result, date_added) in zip(slots, ready, results, strict=True):
         stamp = version.version if version.created is not None else date_added
         if result == STORED:
@@ -225,9 +246,10 @@ def store_batch(
     options: IntakeOptions,
     *,
     now: int,
+    correlator: Correlator | None = None,
 ) -> list[Outcome]:
     """Validate and store one batch inside an open write transaction."""
-    return store_prepared(conn, prepare_batch(objects, options), now=now)
+    return store_prepared(conn, prepare_batch(objects, options), now=now, correlator=correlator)
 
 
 def store_objects(
@@ -237,9 +259,11 @@ def store_objects(
     *,
     clock: Callable[[], int],
     batch: int = 1000,
+    correlator: Correlator | None = None,
 ) -> list[Outcome]:
     """Validate and store a request's objects in batches, inside its write transaction."""
     outcomes: list[Outcome] = []
     for start in range(0, len(objects), batch):
-        outcomes.extend(store_batch(conn, objects[start : start + batch], options, now=clock()))
+        chunk = objects[start : start + batch]
+        outcomes.extend(store_batch(conn, chunk, options, now=clock(), correlator=correlator))
     return outcomes

@@ -31,7 +31,8 @@ class Action(StrEnum):
     MANAGE_GROUPS_OWN_ORG = "manage-groups-own-org"  # groups its org owns
     MANAGE_GROUPS_ANY = "manage-groups-any"
     READ_AUDIT = "read-audit"
-    MANAGE_NODE = "manage-node"  # node switches such as the public collection
+    MANAGE_NODE = "manage-node"  # node switches such as the public collection, warning-lists
+    MANAGE_ALERTS_OWN_ORG = "manage-alerts-own-org"  # where its org's hit alerts go
 
 
 PERMISSIONS: dict[Role, frozenset[Action]] = {
@@ -43,6 +44,7 @@ PERMISSIONS: dict[Role, frozenset[Action]] = {
             Action.DELETE_OWN_ORG,
             Action.CREATE_KEY_OWN_ORG,
             Action.MANAGE_GROUPS_OWN_ORG,
+            Action.MANAGE_ALERTS_OWN_ORG,
         }
     ),
     Role.ANALYST: frozenset({Action.READ, Action.WRITE}),

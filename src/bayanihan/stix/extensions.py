@@ -23,7 +23,50 @@ SHARING_EXTENSION_ID = "extension-definition--ffc6ea54-7c4f-48dd-8273-4a9e40ca27
 SHARING_GROUP_TYPE = "x-bayanihan-sharing-group"
 SHARING_GROUP_EXTENSION_ID = "extension-definition--b0829c59-9cf9-47d3-a802-64443db7b9bb"
 
+# Observable types for what regional scams run on (new SCO types, correlated like any
+# other observable): phone numbers, bank accounts, crypto-currency wallets and
+# social-media handles.
+PHONE_NUMBER_TYPE = "x-bayanihan-phone-number"
+PHONE_NUMBER_EXTENSION_ID = "extension-definition--0d9dd4a5-9c3c-47f5-a454-2fc3a5e3993c"
+BANK_ACCOUNT_TYPE = "x-bayanihan-bank-account"
+BANK_ACCOUNT_EXTENSION_ID = "extension-definition--54fd59d3-e8d5-41d5-80dc-074300764e1c"
+CRYPTO_WALLET_TYPE = "x-bayanihan-crypto-wallet"
+CRYPTO_WALLET_EXTENSION_ID = "extension-definition--dd6f558a-f1c2-4bbc-843f-48cd87c45785"
+SOCIAL_HANDLE_TYPE = "x-bayanihan-social-handle"
+SOCIAL_HANDLE_EXTENSION_ID = "extension-definition--e5370474-b95e-4170-89eb-8e3663cd77ba"
+
 _DEFINED = "2026-12-01T00:00:00.000Z"
+
+# type -> (extension id, name, description of the properties)
+OBSERVABLE_TYPES: dict[str, tuple[str, str, str]] = {
+    PHONE_NUMBER_TYPE: (
+        PHONE_NUMBER_EXTENSION_ID,
+        "Bayanihan phone number",
+        "A telephone number used in a scam or attack. value (required): the number as "
+        "reported, national or international form; country (optional): ISO 3166-1 alpha-2 "
+        "region for national forms (default: the reporting organisation's country).",
+    ),
+    BANK_ACCOUNT_TYPE: (
+        BANK_ACCOUNT_EXTENSION_ID,
+        "Bayanihan bank account",
+        "A bank account receiving fraud proceeds. iban and/or account_number (one required); "
+        "bank (optional): SWIFT/BIC or national bank code; country (optional): ISO 3166-1 "
+        "alpha-2; holder_name (optional).",
+    ),
+    CRYPTO_WALLET_TYPE: (
+        CRYPTO_WALLET_EXTENSION_ID,
+        "Bayanihan crypto-currency wallet",
+        "A crypto-currency address. address (required); currency (optional): btc, eth, trx, "
+        "ltc, doge, bch, xmr ... (detected from the address when absent).",
+    ),
+    SOCIAL_HANDLE_TYPE: (
+        SOCIAL_HANDLE_EXTENSION_ID,
+        "Bayanihan social-media handle",
+        "An account on a messaging or social-media platform. platform (required): telegram, "
+        "facebook, line, zalo, wechat, kakaotalk, whatsapp, ...; handle (required): the "
+        "account name or profile URL.",
+    ),
+}
 
 
 def organisation_extension_definition() -> dict[str, Any]:
@@ -81,6 +124,27 @@ def sharing_group_extension_definition() -> dict[str, Any]:
         "version": "1.0.0",
         "extension_types": ["new-sdo"],
     }
+
+
+def observable_extension_definitions() -> list[dict[str, Any]]:
+    """The extension-definition objects of the project's observable (new-sco) types."""
+    return [
+        {
+            "type": "extension-definition",
+            "spec_version": "2.1",
+            "id": extension_id,
+            "created_by_ref": PROJECT_IDENTITY_ID,
+            "created": _DEFINED,
+            "modified": _DEFINED,
+            "name": name,
+            "description": f"Observables of type {kind}. {properties}",
+            "schema": f"https://bayanihan.invalid/extensions/{kind}/v1 (documented in "
+            "docs/extensions.md of the Bayanihan project)",
+            "version": "1.0.0",
+            "extension_types": ["new-sco"],
+        }
+        for kind, (extension_id, name, properties) in OBSERVABLE_TYPES.items()
+    ]
 
 
 def recipients_of(obj: dict[str, Any]) -> tuple[list[str], list[str]]:

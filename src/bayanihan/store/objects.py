@@ -19,7 +19,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     ColumnElement,
@@ -48,6 +48,9 @@ from bayanihan.store.schema import (
     tombstones,
 )
 from bayanihan.store.scope import Audience, ReadScope
+
+if TYPE_CHECKING:
+    from bayanihan.store.observables import ObservableSpec
 
 _CHUNK = 900
 _COPY_THRESHOLD = 64
@@ -81,6 +84,15 @@ class NewVersion:
     description: str | None = None
     refs: tuple[str, ...] = ()  # what a relationship or sighting points at
     groups: tuple[str, ...] = ()  # sharing groups it names
+    observables: tuple[ObservableSpec, ...] = ()  # what correlation indexes
+
+
+@dataclass(slots=True)
+class LatestChanges:
+    """What a write changed among current versions, for the observable index."""
+
+    superseded: list[int] = field(default_factory=list)  # stored rows no longer latest
+    current: list[tuple[int, NewVersion]] = field(default_factory=list)  # new latest rows
 
 
 @dataclass(slots=True)
@@ -220,12 +232,14 @@ def insert_versions(
     versions: Sequence[NewVersion],
     *,
     now: int,
+    changes: LatestChanges | None = None,
 ) -> list[tuple[str, int]]:
     """Store new versions; returns, per input, (STORED, DUPLICATE or a rejection reason,
     the date_added of the stored version or 0).
 
     Must run inside ``Store.write()``. A version already held is a no-op; an
     older version than the newest is kept as history; a newer one supersedes.
+    ``changes``, when given, receives which versions became and ceased to be current.
     """
     lock_writes(conn)
     outcomes: list[tuple[str, int]] = [("", 0)] * len(versions)
@@ -312,6 +326,10 @@ def insert_versions(
             readers.extend((org, start + offset) for org in item.audience.orgs)
             user_readers.extend((user, start + offset) for user in item.audience.users)
         outcomes[stored_at[offset]] = (STORED, start + offset)
+        if changes is not None and is_latest:
+            changes.current.append((start + offset, item))
+    if changes is not None:
+        changes.superseded.extend(clear_latest)
     for chunk in _chunks(clear_latest):
         conn.execute(update(objects).where(objects.c.date_added.in_(chunk)).values(is_latest=False))
     for chunk in _chunks(clear_first):
@@ -616,15 +634,25 @@ def matching_versions(conn: Connection, query: ObjectQuery) -> list[StoredVersio
 
 def delete_versions(
     conn: Connection, *, object_id: str, doomed: Sequence[StoredVersion], by_org: int, now: int
-) -> None:
-    """Remove versions of one object, re-flag what remains, and leave a tombstone."""
+) -> list[int]:
+    """Remove versions of one object, re-flag what remains, and leave a tombstone.
+
+    Returns the date_added of versions that became current again (an older version
+    whose newer one was deleted), so that the observable index can take them up.
+    """
     if not doomed:
-        return
+        return []
     lock_writes(conn)
+    from bayanihan.store.observables import forget_versions
+
+    forget_versions(conn, [v.date_added for v in doomed])
     for chunk in _chunks([v.date_added for v in doomed]):
         conn.execute(delete(objects).where(objects.c.date_added.in_(chunk)))
+    revived: list[int] = []
     for author in sorted({v.author_org for v in doomed}):
-        _reflag(conn, object_id=object_id, author_org=author)
+        latest = _reflag(conn, object_id=object_id, author_org=author)
+        if latest is not None:
+            revived.append(latest)
     conn.execute(
         insert(tombstones).values(
             id=object_id,
@@ -633,16 +661,19 @@ def delete_versions(
             deleted=now,
         )
     )
+    return revived
 
 
-def _reflag(conn: Connection, *, object_id: str, author_org: int) -> None:
+def _reflag(conn: Connection, *, object_id: str, author_org: int) -> int | None:
+    """Mark the latest and first of what remains of a lineage; returns a latest that was
+    not flagged so before (it has just become current), else None."""
     rows = conn.execute(
-        select(objects.c.date_added, objects.c.version).where(
+        select(objects.c.date_added, objects.c.version, objects.c.is_latest).where(
             objects.c.id == object_id, objects.c.author_org == author_org
         )
     ).all()
     if not rows:
-        return
+        return None
     latest = max(rows, key=lambda r: (r[1], r[0]))[0]
     first = min(rows, key=lambda r: (r[1], r[0]))[0]
     lineage = and_(objects.c.id == object_id, objects.c.author_org == author_org)
@@ -651,6 +682,8 @@ def _reflag(conn: Connection, *, object_id: str, author_org: int) -> None:
         .where(lineage)
         .values(is_latest=objects.c.date_added == latest, is_first=objects.c.date_added == first)
     )
+    was_latest = any(r[0] == latest and r[2] for r in rows)
+    return None if was_latest else latest
 
 
 @dataclass(frozen=True, slots=True)

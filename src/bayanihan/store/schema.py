@@ -309,3 +309,121 @@ tombstones = Table(
     Column("org_row", Integer, ForeignKey("orgs.row_id"), nullable=False),
     Column("deleted", BigInteger, nullable=False),
 )
+
+# Correlation: each distinct observable (kind, normalised value) once, with postings to
+# the object versions that carry it — never a table of pairs of objects.
+observables = Table(
+    "observables",
+    metadata,
+    Column("row_id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(16), nullable=False),
+    Column("value", Text, nullable=False),
+    # why the value could not be normalised (kept raw); NULL when it was
+    Column("problem", Text),
+    # registered domain of a domain, URL or e-mail: a weaker "related" link
+    Column("related", Text),
+    # fixed-width hex bounds of an IP address or network, for containment scans
+    Column("ip_start", String(32)),
+    Column("ip_end", String(32)),
+    # the warning-list that names the value as known-benign, when one does
+    Column("warning", Text),
+    # how many current (latest, unrevoked) object versions carry it
+    Column("objects", Integer, nullable=False),
+    Column("first_seen", BigInteger, nullable=False),
+    UniqueConstraint("kind", "value"),
+    Index(
+        "ix_observables_related",
+        "related",
+        sqlite_where=text("related IS NOT NULL"),
+        postgresql_where=text("related IS NOT NULL"),
+    ),
+    Index(
+        "ix_observables_ip",
+        "kind",
+        "ip_start",
+        sqlite_where=text("ip_start IS NOT NULL"),
+        postgresql_where=text("ip_start IS NOT NULL"),
+    ),
+)
+
+# The prefix lengths of the networks indexed, per family: an address's containing
+# networks are then found by probing only these lengths.
+ip_prefixes = Table(
+    "ip_prefixes",
+    metadata,
+    Column("kind", String(16), primary_key=True),
+    Column("prefix", Integer, primary_key=True),
+)
+
+# Which current object versions carry which observable.
+postings = Table(
+    "postings",
+    metadata,
+    Column(
+        "observable_row",
+        Integer,
+        ForeignKey("observables.row_id"),
+        primary_key=True,
+    ),
+    Column(
+        "date_added",
+        BigInteger,
+        ForeignKey("objects.date_added", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Index("ix_postings_date_added", "date_added"),
+    sqlite_with_rowid=False,
+)
+
+# A hit: an object version of one organisation shares an observable (exactly, or by
+# CIDR containment) with a current version of another organisation's object.
+hits = Table(
+    "hits",
+    metadata,
+    Column("row_id", _BIGINT_KEY, primary_key=True, autoincrement=True),
+    Column("detected", BigInteger, nullable=False),
+    Column("match", String(8), nullable=False),  # "exact" | "cidr"
+    Column("observable_row", Integer, ForeignKey("observables.row_id"), nullable=False),
+    Column("date_added", BigInteger, ForeignKey("objects.date_added"), nullable=False),
+    Column("org_row", Integer, ForeignKey("orgs.row_id"), nullable=False),
+    Column("counterpart_observable_row", Integer, ForeignKey("observables.row_id"), nullable=False),
+    Column("counterpart_date_added", BigInteger, ForeignKey("objects.date_added"), nullable=False),
+    Column("counterpart_org_row", Integer, ForeignKey("orgs.row_id"), nullable=False),
+    Column("cross_border", Boolean, nullable=False),
+    Index("ix_hits_org", "org_row", "row_id"),
+    Index("ix_hits_counterpart_org", "counterpart_org_row", "row_id"),
+    Index("ix_hits_date_added", "date_added"),
+    Index("ix_hits_counterpart_date_added", "counterpart_date_added"),
+)
+
+# Where an organisation wants its hit alerts: a signed webhook or an e-mail address.
+alert_channels = Table(
+    "alert_channels",
+    metadata,
+    Column("row_id", Integer, primary_key=True, autoincrement=True),
+    Column("org_row", Integer, ForeignKey("orgs.row_id"), nullable=False),
+    Column("kind", String(16), nullable=False),  # "webhook" | "email"
+    Column("target", Text, nullable=False),
+    # HMAC key of a webhook (needed in clear to sign); NULL for e-mail
+    Column("secret", Text),
+    Column("created", BigInteger, nullable=False),
+    Column("disabled", BigInteger),
+    UniqueConstraint("org_row", "kind", "target"),
+)
+
+# The alert outbox: one row per (hit, channel), retried with back-off until sent.
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("row_id", _BIGINT_KEY, primary_key=True, autoincrement=True),
+    Column("channel_row", Integer, ForeignKey("alert_channels.row_id"), nullable=False),
+    Column("hit_row", BigInteger, nullable=False),
+    Column("created", BigInteger, nullable=False),
+    Column("state", String(16), nullable=False),  # pending | sent | failed | dropped
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt", BigInteger, nullable=False),
+    Column("last_error", Text),
+    Column("sent", BigInteger),
+    UniqueConstraint("hit_row", "channel_row"),
+    Index("ix_deliveries_due", "state", "next_attempt"),
+)

@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from bayanihan.ingest.intake import IntakeOptions, Outcome, store_objects
+from bayanihan.ingest.intake import Outcome, store_objects
 from bayanihan.node import Node
 from bayanihan.policy.principal import Principal
 from bayanihan.policy.roles import Action
@@ -370,15 +370,12 @@ class TaxiiService:
         if collection.scope == "public":
             raise TaxiiError(403, "Forbidden", "the public collection is read-only")
         envelope = parse_envelope(body)
-        options = IntakeOptions(
-            principal=principal,
-            collection_row=collection.row_id,
-            untagged=self.node.untagged_tlp,
-            directory=self.node.directory(),
-        )
+        options = self.node.intake_options(principal, collection_row=collection.row_id)
         request_timestamp = self.node.clock()
         with self.node.store.write() as conn:
-            outcomes = store_objects(conn, envelope, options, clock=self.node.clock)
+            outcomes = store_objects(
+                conn, envelope, options, clock=self.node.clock, correlator=self.node.correlator
+            )
             record = status_record(
                 status_id=str(self.node.new_uuid()),
                 api_root_row=root.row_id,
@@ -435,13 +432,15 @@ class TaxiiService:
                 raise TaxiiError(
                     403, "Forbidden", "an org-admin may only delete its own organisation's objects"
                 )
-            object_store.delete_versions(
+            revived = object_store.delete_versions(
                 conn,
                 object_id=object_id,
                 doomed=doomed,
                 by_org=principal.org_row,
                 now=self.node.clock(),
             )
+            if self.node.correlator is not None and revived:
+                self.node.correlator.take_up(conn, revived, now=self.node.clock())
             self.node.audit(
                 conn,
                 principal,

@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route
 
+from bayanihan.correlate.service import Correlation
 from bayanihan.node import Node
 from bayanihan.taxii import TAXII_MEDIA_TYPE
 from bayanihan.taxii.errors import error_body
@@ -75,11 +76,19 @@ def create_app(node: Node) -> Starlette:
             target=_checkpoint_loop, args=(node, stop), name="wal-checkpoint", daemon=True
         )
         checkpointer.start()
+        alerts = None
+        if node.correlator is not None:
+            alerts = threading.Thread(
+                target=_alert_loop, args=(node, stop), name="alert-delivery", daemon=True
+            )
+            alerts.start()
         try:
             yield
         finally:
             stop.set()
             checkpointer.join(timeout=5)
+            if alerts is not None:
+                alerts.join(timeout=15)
 
     handlers: dict[Any, Any] = {HTTPException: http_error, Exception: server_error}
     routes = [
@@ -98,3 +107,17 @@ def _checkpoint_loop(node: Node, stop: threading.Event, interval: float = 0.5) -
             node.store.checkpoint()
         except Exception:  # the next round tries again; requests are unaffected
             log.exception("WAL checkpoint failed")
+
+
+def _alert_loop(node: Node, stop: threading.Event) -> None:
+    """Deliver due hit alerts every ``alert_interval`` seconds while the node serves."""
+    log = logging.getLogger("bayanihan.alerts")
+    correlation = Correlation(node)
+    while not stop.wait(node.settings.alert_interval):
+        try:
+            counts = correlation.deliver()
+        except Exception:  # the outbox keeps them; the next round tries again
+            log.exception("alert delivery round failed")
+            continue
+        if any(counts.values()):
+            log.info("alerts: %s", ", ".join(f"{k} {v}" for k, v in counts.items() if v))

@@ -24,6 +24,7 @@ from bayanihan.policy.principal import Principal
 from bayanihan.policy.roles import Action, parse_role
 from bayanihan.stix.timestamps import TimestampError, format_timestamp, parse_timestamp
 from bayanihan.web.deps import CurrentPrincipal
+from bayanihan.web.rest_correlate import add_correlation_routes
 
 RoleName = Literal["admin", "org-admin", "analyst", "reader", "sync"]
 
@@ -559,6 +560,8 @@ def rest_app(node: Node) -> FastAPI:
     def set_public(who: CurrentPrincipal, body: PublicCollection) -> PublicCollection:
         node.set_public_collection(body.enabled, by=who)
         return PublicCollection(enabled=node.public_collection())
+
+    add_correlation_routes(app, node)
 
     @app.get("/docs", include_in_schema=False)
     def docs() -> HTMLResponse:

@@ -1,0 +1,804 @@
+"""The observable index: each distinct (kind, value) once, with postings to object versions.
+
+Only current versions (latest and not revoked) hold postings, so a lookup never
+needs to ask whether a posting is stale. ``observables.objects`` counts them:
+the correlation layer treats a value carried by too many objects as noise.
+
+Hits are pairs of current versions of different organisations that share an
+observable; they are written here and read back through a ``ReadScope`` so that
+nobody learns of an object they may not see.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
+
+from bayanihan.store.objects import visible
+from bayanihan.store.schema import (
+    alert_channels,
+    deliveries,
+    hits,
+    ip_prefixes,
+    objects,
+    observables,
+    orgs,
+    postings,
+)
+from bayanihan.store.scope import ReadScope
+
+_CHUNK = 900
+
+
+@dataclass(frozen=True, slots=True)
+class ObservableSpec:
+    """One observable as an object carries it, normalised (or kept raw with a problem)."""
+
+    kind: str
+    value: str
+    problem: str | None = None
+    related: str | None = None
+    ip_start: str | None = None  # fixed-width hex bounds of an IP address or network
+    ip_end: str | None = None
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.kind, self.value)
+
+
+@dataclass(frozen=True, slots=True)
+class ObservableRecord:
+    row_id: int
+    kind: str
+    value: str
+    problem: str | None
+    related: str | None
+    warning: str | None
+    objects: int
+    first_seen: int
+    ip_start: str | None = None
+    ip_end: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Posting:
+    observable_row: int
+    date_added: int
+    author_org: int
+
+
+def _chunks(values: Sequence[Any]) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(values), _CHUNK):
+        yield values[start : start + _CHUNK]
+
+
+_RECORD_COLUMNS = (
+    observables.c.row_id,
+    observables.c.kind,
+    observables.c.value,
+    observables.c.problem,
+    observables.c.related,
+    observables.c.warning,
+    observables.c.objects,
+    observables.c.first_seen,
+    observables.c.ip_start,
+    observables.c.ip_end,
+)
+
+
+def _record(row: Any) -> ObservableRecord:
+    return ObservableRecord(*row)
+
+
+def observable_rows(
+    conn: Connection,
+    specs: Iterable[ObservableSpec],
+    *,
+    now: int,
+    warning: Callable[[ObservableSpec], str | None],
+) -> dict[tuple[str, str], int]:
+    """Row ids of the given observables, creating the rows not yet indexed.
+
+    ``warning`` names the warning-list of a new value (asked once per distinct value).
+    Runs inside the write transaction, so no other writer creates the same row.
+    """
+    wanted: dict[tuple[str, str], ObservableSpec] = {}
+    for spec in specs:
+        wanted.setdefault(spec.key, spec)
+    found: dict[tuple[str, str], int] = {}
+    by_kind: dict[str, list[str]] = {}
+    for kind, value in wanted:
+        by_kind.setdefault(kind, []).append(value)
+    for kind, values in by_kind.items():
+        for chunk in _chunks(values):
+            rows = conn.execute(
+                select(observables.c.row_id, observables.c.value).where(
+                    observables.c.kind == kind, observables.c.value.in_(chunk)
+                )
+            )
+            found.update(((kind, value), row_id) for row_id, value in rows)
+    missing = [spec for key, spec in wanted.items() if key not in found]
+    if missing:
+        conn.execute(
+            insert(observables),
+            [
+                {
+                    "kind": s.kind,
+                    "value": s.value,
+                    "problem": s.problem,
+                    "related": s.related,
+                    "ip_start": s.ip_start,
+                    "ip_end": s.ip_end,
+                    "warning": warning(s),
+                    "objects": 0,
+                    "first_seen": now,
+                }
+                for s in missing
+            ],
+        )
+        _note_prefixes(conn, missing)
+        missing_by_kind: dict[str, list[str]] = {}
+        for spec in missing:
+            missing_by_kind.setdefault(spec.kind, []).append(spec.value)
+        for kind, values in missing_by_kind.items():
+            for chunk in _chunks(values):
+                rows = conn.execute(
+                    select(observables.c.row_id, observables.c.value).where(
+                        observables.c.kind == kind, observables.c.value.in_(chunk)
+                    )
+                )
+                found.update(((kind, value), row_id) for row_id, value in rows)
+    return found
+
+
+def _note_prefixes(conn: Connection, created: Sequence[ObservableSpec]) -> None:
+    wanted = {
+        (s.kind, int(s.value.rsplit("/", 1)[1]))
+        for s in created
+        if s.ip_start is not None and "/" in s.value
+    }
+    if not wanted:
+        return
+    known = set(prefixes(conn))
+    fresh = sorted(wanted - known)
+    if fresh:
+        conn.execute(insert(ip_prefixes), [{"kind": k, "prefix": p} for k, p in fresh])
+
+
+def prefixes(conn: Connection) -> list[tuple[str, int]]:
+    """(kind, prefix length) of every network ever indexed."""
+    return [(k, p) for k, p in conn.execute(select(ip_prefixes.c.kind, ip_prefixes.c.prefix))]
+
+
+def _adjust_counts(conn: Connection, counts: Counter[int], sign: int) -> None:
+    by_amount: dict[int, list[int]] = {}
+    for row, amount in counts.items():
+        by_amount.setdefault(amount, []).append(row)
+    for amount, rows in by_amount.items():
+        for chunk in _chunks(sorted(rows)):
+            conn.execute(
+                update(observables)
+                .where(observables.c.row_id.in_(chunk))
+                .values(objects=observables.c.objects + sign * amount)
+            )
+
+
+def add_postings(conn: Connection, pairs: Sequence[tuple[int, int]]) -> None:
+    """Record that versions carry observables: (observable_row, date_added) pairs."""
+    unique = sorted(set(pairs))
+    if not unique:
+        return
+    marker = "?" if conn.dialect.name == "sqlite" else "%s"
+    conn.exec_driver_sql(
+        f"INSERT INTO {postings.name} (observable_row, date_added) VALUES ({marker}, {marker})",
+        unique,
+    )
+    _adjust_counts(conn, Counter(row for row, _ in unique), +1)
+
+
+def postings_of(conn: Connection, date_addeds: Sequence[int]) -> dict[int, set[int]]:
+    """The observables each version carries: date_added -> observable rows."""
+    carried: dict[int, set[int]] = {}
+    for chunk in _chunks(sorted(set(date_addeds))):
+        rows = conn.execute(
+            select(postings.c.date_added, postings.c.observable_row).where(
+                postings.c.date_added.in_(chunk)
+            )
+        )
+        for date_added, row in rows:
+            carried.setdefault(date_added, set()).add(row)
+    return carried
+
+
+def remove_postings(conn: Connection, date_addeds: Sequence[int]) -> dict[int, set[int]]:
+    """Drop the postings of versions that are no longer current; returns what they carried."""
+    carried = postings_of(conn, date_addeds)
+    if not carried:
+        return carried
+    for chunk in _chunks(sorted(carried)):
+        conn.execute(delete(postings).where(postings.c.date_added.in_(chunk)))
+    _adjust_counts(conn, Counter(row for rows in carried.values() for row in rows), -1)
+    return carried
+
+
+def current_postings(conn: Connection, observable_rows: Iterable[int]) -> list[Posting]:
+    """Every current version carrying one of these observables, with its author org."""
+    found: list[Posting] = []
+    for chunk in _chunks(sorted(set(observable_rows))):
+        rows = conn.execute(
+            select(postings.c.observable_row, postings.c.date_added, objects.c.author_org)
+            .select_from(postings.join(objects, objects.c.date_added == postings.c.date_added))
+            .where(postings.c.observable_row.in_(chunk))
+        )
+        found.extend(Posting(*row) for row in rows)
+    return found
+
+
+def records(conn: Connection, rows: Iterable[int]) -> dict[int, ObservableRecord]:
+    found: dict[int, ObservableRecord] = {}
+    for chunk in _chunks(sorted(set(rows))):
+        result = conn.execute(select(*_RECORD_COLUMNS).where(observables.c.row_id.in_(chunk)))
+        found.update((r[0], _record(r)) for r in result)
+    return found
+
+
+def by_values(conn: Connection, kind: str, values: Sequence[str]) -> list[ObservableRecord]:
+    """Indexed observables of one kind among ``values`` (exact match, index probes)."""
+    found: list[ObservableRecord] = []
+    for chunk in _chunks(sorted(set(values))):
+        result = conn.execute(
+            select(*_RECORD_COLUMNS).where(
+                observables.c.kind == kind, observables.c.value.in_(chunk)
+            )
+        )
+        found.extend(_record(r) for r in result)
+    return found
+
+
+def inside(
+    conn: Connection, kind: str, start: str, end: str, *, limit: int = 10_000
+) -> list[ObservableRecord]:
+    """Indexed addresses and networks of one family lying wholly within [start, end]."""
+    result = conn.execute(
+        select(*_RECORD_COLUMNS)
+        .where(
+            observables.c.kind == kind,
+            observables.c.ip_start.is_not(None),
+            observables.c.ip_start >= start,
+            observables.c.ip_start <= end,
+            observables.c.ip_end <= end,
+        )
+        .order_by(observables.c.ip_start)
+        .limit(limit)
+    )
+    return [_record(r) for r in result]
+
+
+def related_to(
+    conn: Connection, related: str, *, exclude: Iterable[int] = (), limit: int = 200
+) -> list[ObservableRecord]:
+    """Other observables under the same registered domain (the weaker "related" link)."""
+    excluded = sorted(set(exclude))
+    query = select(*_RECORD_COLUMNS).where(observables.c.related == related)
+    if excluded:
+        query = query.where(observables.c.row_id.not_in(excluded))
+    result = conn.execute(query.order_by(observables.c.row_id).limit(limit))
+    return [_record(r) for r in result]
+
+
+def set_warnings(conn: Connection, changes: Sequence[tuple[int, str | None]]) -> None:
+    """Set (or clear) the warning-list named on observables: (row, list name or None)."""
+    for row, name in changes:
+        conn.execute(update(observables).where(observables.c.row_id == row).values(warning=name))
+
+
+def all_observables(
+    conn: Connection, *, after: int = 0, limit: int = 10_000
+) -> list[ObservableRecord]:
+    result = conn.execute(
+        select(*_RECORD_COLUMNS)
+        .where(observables.c.row_id > after)
+        .order_by(observables.c.row_id)
+        .limit(limit)
+    )
+    return [_record(r) for r in result]
+
+
+# ---------------------------------------------------------------------------- hits
+
+
+@dataclass(frozen=True, slots=True)
+class NewHit:
+    match: str
+    observable_row: int
+    date_added: int
+    org_row: int
+    counterpart_observable_row: int
+    counterpart_date_added: int
+    counterpart_org_row: int
+    cross_border: bool
+
+    @property
+    def key(self) -> frozenset[tuple[int, int]]:
+        """The same hit seen from either side."""
+        return frozenset(
+            {
+                (self.date_added, self.observable_row),
+                (self.counterpart_date_added, self.counterpart_observable_row),
+            }
+        )
+
+
+def hit_keys(conn: Connection, date_addeds: Sequence[int]) -> set[frozenset[tuple[int, int]]]:
+    """Keys of the hits already recorded for these versions (either side)."""
+    keys: set[frozenset[tuple[int, int]]] = set()
+    for chunk in _chunks(sorted(set(date_addeds))):
+        rows = conn.execute(
+            select(
+                hits.c.date_added,
+                hits.c.observable_row,
+                hits.c.counterpart_date_added,
+                hits.c.counterpart_observable_row,
+            ).where(or_(hits.c.date_added.in_(chunk), hits.c.counterpart_date_added.in_(chunk)))
+        )
+        keys.update(frozenset({(a, b), (c, d)}) for a, b, c, d in rows)
+    return keys
+
+
+def insert_hits(conn: Connection, found: Sequence[NewHit], *, now: int) -> list[int]:
+    """Record hits; returns their row ids in order."""
+    if not found:
+        return []
+    start = conn.execute(select(func.coalesce(func.max(hits.c.row_id), 0))).scalar_one()
+    conn.execute(
+        insert(hits),
+        [
+            {
+                "row_id": start + offset + 1,
+                "detected": now,
+                "match": h.match,
+                "observable_row": h.observable_row,
+                "date_added": h.date_added,
+                "org_row": h.org_row,
+                "counterpart_observable_row": h.counterpart_observable_row,
+                "counterpart_date_added": h.counterpart_date_added,
+                "counterpart_org_row": h.counterpart_org_row,
+                "cross_border": h.cross_border,
+            }
+            for offset, h in enumerate(found)
+        ],
+    )
+    return [start + offset + 1 for offset in range(len(found))]
+
+
+def carry_hits(conn: Connection, *, old: int, new: int, keep: set[int]) -> None:
+    """A version superseded by ``new``: its hits on observables ``new`` still carries move to
+    ``new`` (they are not new hits); the others are dropped."""
+    for side, obs in (
+        (hits.c.date_added, hits.c.observable_row),
+        (hits.c.counterpart_date_added, hits.c.counterpart_observable_row),
+    ):
+        if keep:
+            conn.execute(
+                update(hits).where(side == old, obs.in_(sorted(keep))).values({side.name: new})
+            )
+        conn.execute(delete(hits).where(side == old))
+
+
+def drop_hits(conn: Connection, date_addeds: Sequence[int]) -> None:
+    for chunk in _chunks(sorted(set(date_addeds))):
+        conn.execute(
+            delete(hits).where(
+                or_(hits.c.date_added.in_(chunk), hits.c.counterpart_date_added.in_(chunk))
+            )
+        )
+
+
+def forget_versions(conn: Connection, date_addeds: Sequence[int]) -> None:
+    """Before versions are deleted: their postings and hits go with them."""
+    remove_postings(conn, date_addeds)
+    drop_hits(conn, date_addeds)
+
+
+@dataclass(frozen=True, slots=True)
+class HitRow:
+    """One hit seen from one side: ``own`` is the viewer's side when it has one."""
+
+    row_id: int
+    detected: int
+    match: str
+    cross_border: bool
+    observable_row: int
+    date_added: int
+    org_row: int
+    counterpart_observable_row: int
+    counterpart_date_added: int
+    counterpart_org_row: int
+
+
+@dataclass(frozen=True, slots=True)
+class HitQuery:
+    scope: ReadScope
+    own_orgs: frozenset[int] | None  # None: every hit between objects the scope may see
+    max_objects: int  # values carried by more objects than this are noise
+    before: int | None = None  # row_id cursor (strictly before): newest first
+    after: int | None = None  # only hits detected after this row (new since)
+    date_addeds: frozenset[int] | None = None  # only hits touching these versions
+    cross_border: bool | None = None
+    limit: int = 100
+
+
+_HIT_COLUMNS = (
+    hits.c.row_id,
+    hits.c.detected,
+    hits.c.match,
+    hits.c.cross_border,
+)
+
+
+def _hit_branch(query: HitQuery, *, flipped: bool) -> Any:
+    """Hits whose (flipped: counterpart) side is the viewer's, the other side visible."""
+    mine = "counterpart_" if flipped else ""
+    theirs = "" if flipped else "counterpart_"
+    own_obj = objects.alias("own_obj")
+    other_obj = objects.alias("other_obj")
+    own_obs = observables.alias("own_obs")
+    other_obs = observables.alias("other_obs")
+    col = hits.c
+    own_date, own_org, own_ob = (
+        col[f"{mine}date_added"],
+        col[f"{mine}org_row"],
+        col[f"{mine}observable_row"],
+    )
+    other_date, other_org, other_ob = (
+        col[f"{theirs}date_added"],
+        col[f"{theirs}org_row"],
+        col[f"{theirs}observable_row"],
+    )
+    where = [
+        visible(query.scope, own_obj),
+        visible(query.scope, other_obj),
+        own_obs.c.warning.is_(None),
+        other_obs.c.warning.is_(None),
+        own_obs.c.objects <= query.max_objects,
+        other_obs.c.objects <= query.max_objects,
+    ]
+    if query.own_orgs is not None:
+        where.append(own_org.in_(sorted(query.own_orgs)))
+    elif flipped:
+        return None  # without an own side every hit is listed once, as recorded
+    if query.before is not None:
+        where.append(col.row_id < query.before)
+    if query.after is not None:
+        where.append(col.row_id > query.after)
+    if query.cross_border is not None:
+        where.append(col.cross_border.is_(query.cross_border))
+    if query.date_addeds is not None:
+        chosen = sorted(query.date_addeds)
+        where.append(or_(own_date.in_(chosen), other_date.in_(chosen)))
+    return (
+        select(*_HIT_COLUMNS, own_ob, own_date, own_org, other_ob, other_date, other_org)
+        .select_from(
+            hits.join(own_obj, own_obj.c.date_added == own_date)
+            .join(other_obj, other_obj.c.date_added == other_date)
+            .join(own_obs, own_obs.c.row_id == own_ob)
+            .join(other_obs, other_obs.c.row_id == other_ob)
+        )
+        .where(and_(*where))
+        .order_by(col.row_id.desc())
+        .limit(query.limit + 1)
+    )
+
+
+def _hit(row: Any) -> HitRow:
+    return HitRow(*row)
+
+
+def list_hits(conn: Connection, query: HitQuery) -> list[HitRow]:
+    """Up to ``limit + 1`` hits, newest first, both objects visible in the scope."""
+    found: dict[int, HitRow] = {}
+    for flipped in (False, True):
+        branch = _hit_branch(query, flipped=flipped)
+        if branch is None:
+            continue
+        for row in conn.execute(branch):
+            found.setdefault(row[0], _hit(row))
+    ordered = sorted(found.values(), key=lambda h: h.row_id, reverse=True)
+    return ordered[: query.limit + 1]
+
+
+def hit_by_row(conn: Connection, row_id: int) -> HitRow | None:
+    row = conn.execute(
+        select(
+            *_HIT_COLUMNS,
+            hits.c.observable_row,
+            hits.c.date_added,
+            hits.c.org_row,
+            hits.c.counterpart_observable_row,
+            hits.c.counterpart_date_added,
+            hits.c.counterpart_org_row,
+        ).where(hits.c.row_id == row_id)
+    ).first()
+    return _hit(row) if row is not None else None
+
+
+def count_rows(conn: Connection) -> dict[str, int]:
+    """Sizes of the index tables (for operators and benchmarks)."""
+    return {
+        table.name: int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+        for table in (observables, postings, hits)
+    }
+
+
+# ---------------------------------------------------------------------- alert outbox
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelRecord:
+    row_id: int
+    org_row: int
+    kind: str
+    target: str
+    secret: str | None
+    created: int
+    disabled: int | None
+
+
+_CHANNEL_COLUMNS = (
+    alert_channels.c.row_id,
+    alert_channels.c.org_row,
+    alert_channels.c.kind,
+    alert_channels.c.target,
+    alert_channels.c.secret,
+    alert_channels.c.created,
+    alert_channels.c.disabled,
+)
+
+
+def add_channel(
+    conn: Connection, *, org_row: int, kind: str, target: str, secret: str | None, now: int
+) -> int:
+    existing = conn.execute(
+        select(alert_channels.c.row_id).where(
+            alert_channels.c.org_row == org_row,
+            alert_channels.c.kind == kind,
+            alert_channels.c.target == target,
+        )
+    ).scalar()
+    if existing is not None:
+        conn.execute(
+            update(alert_channels)
+            .where(alert_channels.c.row_id == existing)
+            .values(secret=secret, disabled=None)
+        )
+        return int(existing)
+    result = conn.execute(
+        insert(alert_channels).values(
+            org_row=org_row, kind=kind, target=target, secret=secret, created=now
+        )
+    )
+    assert result.inserted_primary_key is not None
+    return int(result.inserted_primary_key[0])
+
+
+def channels(conn: Connection, *, org_rows: Iterable[int] | None = None) -> list[ChannelRecord]:
+    query = select(*_CHANNEL_COLUMNS).order_by(alert_channels.c.row_id)
+    if org_rows is not None:
+        query = query.where(alert_channels.c.org_row.in_(sorted(set(org_rows))))
+    return [ChannelRecord(*r) for r in conn.execute(query)]
+
+
+def disable_channel(conn: Connection, row_id: int, *, now: int) -> bool:
+    result = conn.execute(
+        update(alert_channels)
+        .where(alert_channels.c.row_id == row_id, alert_channels.c.disabled.is_(None))
+        .values(disabled=now)
+    )
+    return bool(result.rowcount)
+
+
+def enqueue(conn: Connection, wanted: Sequence[tuple[int, int]], *, now: int) -> int:
+    """Queue one delivery per (hit row, org row) on each of the org's active channels."""
+    if not wanted:
+        return 0
+    by_org: dict[int, list[int]] = {}
+    for hit_row, org_row in wanted:
+        by_org.setdefault(org_row, []).append(hit_row)
+    active = conn.execute(
+        select(alert_channels.c.row_id, alert_channels.c.org_row).where(
+            alert_channels.c.org_row.in_(sorted(by_org)), alert_channels.c.disabled.is_(None)
+        )
+    ).all()
+    rows = [
+        {
+            "channel_row": channel,
+            "hit_row": hit_row,
+            "created": now,
+            "state": "pending",
+            "attempts": 0,
+            "next_attempt": now,
+        }
+        for channel, org_row in active
+        for hit_row in sorted(set(by_org[org_row]))
+    ]
+    if rows:
+        conn.execute(insert(deliveries), rows)
+    return len(rows)
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryRecord:
+    row_id: int
+    channel_row: int
+    hit_row: int
+    created: int
+    state: str
+    attempts: int
+    next_attempt: int
+    last_error: str | None
+    sent: int | None
+
+
+_DELIVERY_COLUMNS = (
+    deliveries.c.row_id,
+    deliveries.c.channel_row,
+    deliveries.c.hit_row,
+    deliveries.c.created,
+    deliveries.c.state,
+    deliveries.c.attempts,
+    deliveries.c.next_attempt,
+    deliveries.c.last_error,
+    deliveries.c.sent,
+)
+
+
+def due_deliveries(conn: Connection, *, now: int, limit: int = 100) -> list[DeliveryRecord]:
+    result = conn.execute(
+        select(*_DELIVERY_COLUMNS)
+        .where(deliveries.c.state == "pending", deliveries.c.next_attempt <= now)
+        .order_by(deliveries.c.next_attempt, deliveries.c.row_id)
+        .limit(limit)
+    )
+    return [DeliveryRecord(*r) for r in result]
+
+
+def list_deliveries(
+    conn: Connection, *, org_rows: Iterable[int] | None = None, limit: int = 100
+) -> list[DeliveryRecord]:
+    query = select(*_DELIVERY_COLUMNS).order_by(deliveries.c.row_id.desc()).limit(limit)
+    if org_rows is not None:
+        query = query.where(
+            deliveries.c.channel_row.in_(
+                select(alert_channels.c.row_id).where(
+                    alert_channels.c.org_row.in_(sorted(set(org_rows)))
+                )
+            )
+        )
+    return [DeliveryRecord(*r) for r in conn.execute(query)]
+
+
+def record_attempt(
+    conn: Connection,
+    row_id: int,
+    *,
+    state: str,
+    attempts: int,
+    next_attempt: int,
+    error: str | None,
+    sent: int | None,
+) -> None:
+    conn.execute(
+        update(deliveries)
+        .where(deliveries.c.row_id == row_id)
+        .values(
+            state=state, attempts=attempts, next_attempt=next_attempt, last_error=error, sent=sent
+        )
+    )
+
+
+def lineages(conn: Connection, date_addeds: Sequence[int]) -> dict[int, tuple[str, int]]:
+    """(object id, author org) of stored versions, by date_added."""
+    found: dict[int, tuple[str, int]] = {}
+    for chunk in _chunks(sorted(set(date_addeds))):
+        rows = conn.execute(
+            select(objects.c.date_added, objects.c.id, objects.c.author_org).where(
+                objects.c.date_added.in_(chunk)
+            )
+        )
+        found.update((d, (i, a)) for d, i, a in rows)
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class CurrentVersion:
+    date_added: int
+    author_org: int
+    body: bytes
+
+
+def current_versions(
+    conn: Connection, *, date_addeds: Sequence[int] | None = None, after: int = 0, limit: int = 1000
+) -> list[CurrentVersion]:
+    """Latest, unrevoked versions: those named, or the next ``limit`` after ``after``."""
+    query = select(objects.c.date_added, objects.c.author_org, objects.c.body).where(
+        objects.c.is_latest.is_(True), objects.c.revoked.is_(False)
+    )
+    if date_addeds is not None:
+        query = query.where(objects.c.date_added.in_(sorted(set(date_addeds))))
+    else:
+        query = query.where(objects.c.date_added > after)
+    rows = conn.execute(query.order_by(objects.c.date_added).limit(limit))
+    return [CurrentVersion(*r) for r in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectMeta:
+    date_added: int
+    id: str
+    type: str
+    name: str | None
+    tlp: str
+    author_org: int
+
+
+def object_meta(conn: Connection, date_addeds: Iterable[int]) -> dict[int, ObjectMeta]:
+    found: dict[int, ObjectMeta] = {}
+    for chunk in _chunks(sorted(set(date_addeds))):
+        rows = conn.execute(
+            select(
+                objects.c.date_added,
+                objects.c.id,
+                objects.c.type,
+                objects.c.name,
+                objects.c.tlp,
+                objects.c.author_org,
+            ).where(objects.c.date_added.in_(chunk))
+        )
+        found.update((r[0], ObjectMeta(*r)) for r in rows)
+    return found
+
+
+def visible_postings(
+    conn: Connection, scope: ReadScope, observable_rows: Iterable[int], *, limit: int = 500
+) -> list[Posting]:
+    """Current versions carrying these observables that the scope may see."""
+    rows = sorted(set(observable_rows))
+    if not rows:
+        return []
+    result = conn.execute(
+        select(postings.c.observable_row, postings.c.date_added, objects.c.author_org)
+        .select_from(postings.join(objects, objects.c.date_added == postings.c.date_added))
+        .where(postings.c.observable_row.in_(rows), visible(scope))
+        .order_by(postings.c.date_added.desc())
+        .limit(limit)
+    )
+    return [Posting(*r) for r in result]
+
+
+def current_of(conn: Connection, scope: ReadScope, object_id: str) -> int | None:
+    """date_added of the visible current version of an object id, if any."""
+    row = conn.execute(
+        select(objects.c.date_added)
+        .where(objects.c.id == object_id, objects.c.is_latest.is_(True), visible(scope))
+        .order_by(objects.c.date_added.desc())
+        .limit(1)
+    ).first()
+    return int(row[0]) if row is not None else None
+
+
+def clear_index(conn: Connection) -> None:
+    """Empty postings and hits and zero the counts (before a rebuild); observables stay."""
+    conn.execute(delete(hits))
+    conn.execute(delete(postings))
+    conn.execute(update(observables).values(objects=0))
+
+
+def org_countries(conn: Connection, org_rows: Iterable[int]) -> dict[int, str]:
+    rows = conn.execute(
+        select(orgs.c.row_id, orgs.c.country).where(orgs.c.row_id.in_(sorted(set(org_rows))))
+    )
+    return {row_id: country for row_id, country in rows}

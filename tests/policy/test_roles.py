@@ -16,6 +16,7 @@ EXPECTED: dict[Role, set[Action]] = {
         A.DELETE_OWN_ORG,
         A.CREATE_KEY_OWN_ORG,
         A.MANAGE_GROUPS_OWN_ORG,
+        A.MANAGE_ALERTS_OWN_ORG,
     },
     Role.ANALYST: {A.READ, A.WRITE},
     Role.READER: {A.READ},

@@ -78,6 +78,8 @@ def create_app(node: Node) -> Starlette:
         checkpointer.start()
         alerts = None
         if node.correlator is not None:
+            # read the warning-lists before the first request, not during the first write
+            await run_in_threadpool(lambda: node.correlator and node.correlator.warnings)
             alerts = threading.Thread(
                 target=_alert_loop, args=(node, stop), name="alert-delivery", daemon=True
             )

@@ -72,6 +72,7 @@ def test_docs_linked_from_the_readme_exist() -> None:
         "security",
         "deploying-postgresql",
         "federation",
+        "correlation",
         "extensions",
         "benchmarks",
     ):

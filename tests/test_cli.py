@@ -338,6 +338,25 @@ def test_load_demo_is_repeatable(db: str) -> None:
     assert first.returncode == 0, first.stderr
     assert "bay_" in first.stdout and "example" in first.stdout
     objects_after_first = count(db)
+    assert "switched OFF" in first.stdout and "List of RFC 5735 CIDR blocks" in first.stdout
+    assert "cross-border" in first.stdout
     second = run_cli("--db", db, "load-demo")
     assert second.returncode == 0 and " 0 new objects" in second.stdout
     assert count(db) == objects_after_first
+
+
+def test_the_demo_shows_cross_border_hits_of_every_observable_kind(db: str) -> None:
+    assert run_cli("--db", db, "load-demo").returncode == 0
+    found = []
+    for org in ("CLI CERT", "PNP Anti-Cybercrime Group (demo)", "Metro Harbour Bank (demo)"):
+        hits = run_cli("--db", db, "hits", "--org", org, "--json")
+        assert hits.returncode == 0, hits.stderr
+        found += orjson.loads(hits.stdout)
+    kinds = {h["observable"]["kind"] for h in found}
+    assert {"domain", "phone", "crypto-wallet", "social-handle", "bank-account"} <= kinds
+    assert all(h["cross_border"] for h in found)
+    # a Philippine number in national form, searched by a Philippine org, matches the
+    # international form Viet Nam reported
+    bank = "Metro Harbour Bank (demo)"
+    phone = run_cli("--db", db, "search", "0917 000 0123", "--org", bank, "--json")
+    assert {o["org"]["country"] for o in orjson.loads(phone.stdout)["objects"]} == {"PH", "VN"}

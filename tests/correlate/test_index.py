@@ -250,7 +250,9 @@ def test_an_older_version_arriving_late_changes_nothing(region: Region) -> None:
 def test_revocation_removes_postings_and_hits(region: Region) -> None:
     mine = pattern_indicator("[email-addr:value = 'Refunds@QZX-Tax.example.net']")
     region.submit(region.ph, mine)
-    region.submit(region.sg, pattern_indicator("[email-addr:value = 'refunds@qzx-tax.example.net']"))
+    region.submit(
+        region.sg, pattern_indicator("[email-addr:value = 'refunds@qzx-tax.example.net']")
+    )
     region.correlation.set_warninglists(None, documentation_lists(), enabled=False)
     assert len(region.hits(region.sg)) == 1
     region.catalogue.revoke(region.ph, mine["id"])

@@ -3,8 +3,14 @@
 Everything here is invented for the demo. Network values come from the ranges
 reserved for documentation (RFC 5737: 192.0.2.0/24, 198.51.100.0/24,
 203.0.113.0/24; RFC 3849: 2001:db8::/32) and the ``example.*`` domains
-(RFC 2606), so nothing points at a real host. Ids are derived from names and
-timestamps are fixed, so loading the demo twice stores nothing new.
+(RFC 2606), so nothing points at a real host; phone numbers, the bank account,
+the wallet (a valid checksum over an invented payload) and the handle are made up.
+Ids are derived from names and timestamps are fixed, so loading the demo twice
+stores nothing new.
+
+Documentation ranges and ``example.*`` domains are on the MISP warning-lists,
+which keep known-benign values out of correlation; the demo switches the lists
+naming them off on this node, and says so, so that its hits show.
 """
 
 from __future__ import annotations
@@ -12,7 +18,10 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from bayanihan.correlate.service import Correlation
+from bayanihan.correlate.warninglists import documentation_lists
 from bayanihan.ingest.importer import import_objects
+from bayanihan.ingest.intake import store_objects
 from bayanihan.node import Node
 from bayanihan.policy.roles import Role
 from bayanihan.policy.tlp import Tlp
@@ -59,6 +68,22 @@ def _indicator(name: str, pattern: str, day: int, tlp: Tlp, **extra: Any) -> dic
         **extra,
     )
     return obj
+
+
+def _observable(kind: str, tlp: Tlp, **properties: Any) -> dict[str, Any]:
+    """One of the project's observable types (an SCO: no timestamps)."""
+    name = kind + ":" + ",".join(f"{k}={v}" for k, v in sorted(properties.items()))
+    return {
+        "type": kind,
+        "spec_version": "2.1",
+        "id": _id(kind, name),
+        "object_marking_refs": [tlp.marking_id],
+        **properties,
+    }
+
+
+# A TRON address with a valid checksum over an invented payload.
+MULE_WALLET = "TJwPzUpsPEEiawWrcxqc7FaeKKgistKU7E"
 
 
 def _relationship(
@@ -142,11 +167,18 @@ def police_objects() -> list[dict[str, Any]]:
     )
     wallet = _indicator(
         "Mule crypto wallet",
-        "[cryptocurrency-wallet:address = 'TXdemo1wallet9example0address0001']",
+        f"[x-bayanihan-crypto-wallet:address = '{MULE_WALLET}']",
         8,
         Tlp.AMBER,
     )
-    return [actor, wallet, _relationship(wallet, "indicates", actor, 8, Tlp.RED)]
+    handle = _indicator(
+        "Fake courier help desk on Telegram",
+        "[x-bayanihan-social-handle:platform = 'telegram' AND "
+        "x-bayanihan-social-handle:handle = 'https://t.me/ParcelHoldHelp']",
+        8,
+        Tlp.GREEN,
+    )
+    return [actor, wallet, handle, _relationship(wallet, "indicates", actor, 8, Tlp.RED)]
 
 
 def bank_objects() -> list[dict[str, Any]]:
@@ -162,7 +194,66 @@ def bank_objects() -> list[dict[str, Any]]:
         9,
         Tlp.GREEN,
     )
-    return [phishing, ip_seen]
+    sender = _observable(
+        "x-bayanihan-phone-number", Tlp.GREEN, value="0917 000 0123"
+    )  # national form: read as a Philippine number
+    mule = _observable(
+        "x-bayanihan-bank-account",
+        Tlp.AMBER,
+        account_number="0071 000 123456",
+        bank="VCB",
+        country="VN",
+        holder_name="(demo) money mule",
+    )
+    return [phishing, ip_seen, sender, mule]
+
+
+def vietnam_objects() -> list[dict[str, Any]]:
+    """What VNCERT/CC shared with the community, as its node would send it."""
+    lure = _indicator(
+        "Parcel lure domain reported in Viet Nam",
+        "[domain-name:value = 'PARCEL-HOLD.example.com.']",
+        10,
+        Tlp.GREEN,
+    )
+    sender = _observable("x-bayanihan-phone-number", Tlp.GREEN, value="+63 917 000 0123")
+    mule = _observable(
+        "x-bayanihan-bank-account",
+        Tlp.GREEN,
+        account_number="0071-000-123456",
+        bank="VCB",
+        country="VN",
+    )
+    handle = _observable(
+        "x-bayanihan-social-handle", Tlp.GREEN, platform="tg", handle="@parcelholdhelp"
+    )
+    return [lure, sender, mule, handle]
+
+
+def singapore_objects() -> list[dict[str, Any]]:
+    """What SingCERT shared, as its node would send it."""
+    sms_gateway = _indicator(
+        "SMS gateway sending parcel lures to Singapore numbers",
+        "[ipv4-addr:value = '198.51.100.23']",
+        11,
+        Tlp.GREEN,
+    )
+    wallet = _observable(
+        "x-bayanihan-crypto-wallet", Tlp.GREEN, address=MULE_WALLET, currency="trx"
+    )
+    return [sms_gateway, wallet]
+
+
+def _received(node: Node, org_name: str, objects: list[dict[str, Any]]) -> int:
+    """Store objects of an org hosted on a neighbouring node, as that node would send them."""
+    who = node.operator(org_name)
+    options = node.intake_options(who)
+    with node.store.write() as conn:
+        outcomes = store_objects(
+            conn, objects, options, clock=node.clock, correlator=node.correlator
+        )
+        node.audit(conn, None, "demo.received", [o.id for o in outcomes if o.ok])
+    return sum(o.status == "stored" for o in outcomes)
 
 
 def load_demo(node: Node, *, base_url: str) -> str:
@@ -176,6 +267,10 @@ def load_demo(node: Node, *, base_url: str) -> str:
             node.add_org(name, country=country, identity_id=identity_id)
     record = node.node_record()
     own = next(o for o in node.orgs() if o.row_id == record.org_row)
+    switched: list[str] = []
+    if node.correlator is not None:
+        switched = documentation_lists()
+        Correlation(node).set_warninglists(None, switched, enabled=False)
     batches = [
         (own.name, cert_objects()),
         (ORGS[0][0], police_objects()),
@@ -185,6 +280,8 @@ def load_demo(node: Node, *, base_url: str) -> str:
     for org_name, objects in batches:
         summary = import_objects(node, node.operator(org_name), objects)
         stored += summary.stored
+    stored += _received(node, REMOTE_ORGS[0][0], vietnam_objects())
+    stored += _received(node, REMOTE_ORGS[1][0], singapore_objects())
     keys = [
         ("node administrator", node.add_key(role=Role.ADMIN, label="demo")),
         (f"analyst of {own.name}", node.add_key(role=Role.ANALYST, label="demo")),
@@ -201,6 +298,28 @@ def load_demo(node: Node, *, base_url: str) -> str:
         f"Demo data loaded into node {record.name!r}: {stored} new objects "
         "(documentation IP ranges and example.* domains only).",
         "",
+    ]
+    if node.correlator is not None:
+        correlation = Correlation(node)
+        admin = node.operator(role=Role.ADMIN)
+        hits = correlation.hits(admin, everything=True, limit=100).hits
+        border = sum(h["cross_border"] for h in hits)
+        lines += [
+            "For the demo, these warning-lists are switched OFF on this node, because they",
+            "name the documentation ranges and example.* domains the demo data uses",
+            "(`bayanihan warninglist on --documentation` switches them back on):",
+            *(f"  - {name}" for name in switched),
+            "",
+            f"Correlation: {len(hits)} hits, {border} of them cross-border, e.g.:",
+            *(
+                f"  {h['observable']['kind']:14} {h['observable']['value']:40} "
+                f"{h['object']['org']['country']} <-> {h['counterpart']['org']['country']}"
+                for h in hits[:6]
+            ),
+            "  (GET /api/v1/hits, `bayanihan hits --org NAME`, `bayanihan search VALUE`)",
+            "",
+        ]
+    lines += [
         "Keys (shown once; `bayanihan key list` shows their numbers):",
         *(f"  {who:44} {key.secret}" for who, key in keys),
         "",

@@ -226,13 +226,14 @@ def sharing(
     return fields
 
 
-def base_object(kind: str, object_id: str, name: str) -> dict[str, Any]:
+def base_object(kind: str, object_id: str, name: str, word: str) -> dict[str, Any]:
     common = {"type": kind, "spec_version": "2.1", "id": object_id, "created": CREATED}
     if kind == "indicator":
+        # every indicator of an example carries one value of its own: they all correlate
         return {
             **common,
             "name": name,
-            "pattern": "[ipv4-addr:value = '198.51.100.7']",
+            "pattern": f"[domain-name:value = '{word}.qzx-leak-test.com']",
             "pattern_type": "stix",
             "valid_from": CREATED,
         }
@@ -290,7 +291,7 @@ def build(node: Node, world: World) -> Ids:
     )
     by_author: dict[int, list[dict[str, Any]]] = {}
     for index, item in enumerate(world.bases):
-        body = base_object(item.kind, ids.bases[index], f"{word} {item.kind} {index}")
+        body = base_object(item.kind, ids.bases[index], f"{word} {item.kind} {index}", word)
         if len(item.versions) > 1:
             ids.versioned.add(ids.bases[index])
         for stamp, share in zip([CREATED, MODIFIED], item.versions, strict=False):
@@ -371,6 +372,39 @@ def same_versions(got: dict[str, str], want: dict[str, str]) -> bool:
     return {k: parse_timestamp(v) for k, v in got.items()} == {
         k: parse_timestamp(v) for k, v in want.items()
     }
+
+
+def expected_hits(world: World, ids: Ids, want: Expected) -> set[frozenset[str]]:
+    """Pairs of indicators of different authors whose current versions the viewer sees."""
+    shown = [
+        (ids.bases[i], b.author)
+        for i, b in enumerate(world.bases)
+        if b.kind == "indicator" and ids.bases[i] in want.latest
+    ]
+    return {frozenset({a, b}) for (a, x), (b, y) in itertools.combinations(shown, 2) if x != y}
+
+
+def check_hits(client: httpx.Client, key: str, world: World, ids: Ids, want: Expected) -> None:
+    """Hits and search tell a viewer of no object it may not see, and of every pair it may."""
+    who = f"key {key[:10]}"
+    ours = ids.all
+    response = client.get(
+        "/api/v1/hits", params={"scope": "all", "limit": 1000}, headers=bearer(key)
+    )
+    assert response.status_code == 200, response.text
+    pairs = {
+        frozenset({h["object"]["id"], h["counterpart"]["id"]})
+        for h in response.json()["hits"]
+        if h["object"]["id"] in ours or h["counterpart"]["id"] in ours
+    }
+    assert pairs == expected_hits(world, ids, want), f"hits as {who}"
+    value = f"{ids.word}.qzx-leak-test.com"
+    found = client.get("/api/v1/search", params={"q": value}, headers=bearer(key)).json()
+    carried = {o["id"] for o in found["objects"]}
+    shown = {ids.bases[i] for i, b in enumerate(world.bases) if b.kind == "indicator"}
+    assert carried == shown & set(want.latest), f"search as {who}"
+    if not carried:
+        assert found["observables"] == [], f"search told {who} of a value it cannot see"
 
 
 def check_viewer(client: httpx.Client, col: str, key: str, ids: Ids, want: Expected) -> None:
@@ -457,7 +491,9 @@ def test_every_read_path_shows_each_org_exactly_its_share(
     keys = ids.org_keys + ids.user_keys
     with taxii_client(server.url) as client:
         for viewer, key in zip(viewers, keys, strict=True):
-            check_viewer(client, col, key, ids, expected(world, ids, viewer))
+            want = expected(world, ids, viewer)
+            check_viewer(client, col, key, ids, want)
+            check_hits(client, key, world, ids, want)
 
         everything = latest_of(rest_pages(client, admin, {"q": ids.word, "limit": 1000}), ids.all)
         assert set(everything) == ids.all

@@ -313,8 +313,8 @@ def specs(obj: dict[str, Any], *, region: str | None = None) -> tuple[Observable
 
 
 def supernets(value: str, prefixes: Iterable[int]) -> list[str]:
-    """The networks of the given prefix lengths (as stored) that contain ``value``, a
-    normalised address or network; the containment lookup probes these in the index."""
+    """The networks of the given prefix lengths (as stored) that strictly contain
+    ``value``, a normalised address or network; the containment lookup probes these."""
     slash = value.find("/")
     try:
         address = ipaddress.ip_address(value if slash < 0 else value[:slash])
@@ -326,7 +326,7 @@ def supernets(value: str, prefixes: Iterable[int]) -> list[str]:
     make = ipaddress.IPv4Address if width == 32 else ipaddress.IPv6Address
     found: list[str] = []
     for prefix in sorted(set(prefixes), reverse=True):
-        if prefix > own or prefix < 0 or prefix >= width:
+        if prefix >= own or prefix < 0:
             continue
         mask = ((1 << prefix) - 1) << (width - prefix)
         found.append(f"{make(number & mask)}/{prefix}")

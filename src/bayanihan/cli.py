@@ -15,7 +15,6 @@ from pathlib import Path
 
 from bayanihan import __version__
 from bayanihan.cli_correlate import add_commands as add_correlation_commands
-from bayanihan.correlate.service import Correlation, needs_rebuild
 from bayanihan.node import Node, NodeError
 from bayanihan.policy.principal import Principal
 from bayanihan.policy.roles import Role, parse_role
@@ -41,10 +40,6 @@ def _node(args: argparse.Namespace, **overrides: object) -> Node:
 def cmd_init(args: argparse.Namespace) -> int:
     node = _node(args)
     created = node.init(node_name=args.node_name, country=args.country)
-    if node.correlator is not None and needs_rebuild(node):
-        sizes = Correlation(node).rebuild()  # objects stored before correlation existed
-        if sizes["postings"]:
-            print(f"correlation index built: {sizes['observables']} observables")
     record = node.node_record()
     state = "initialised" if created else "already initialised (schema migrated)"
     print(f"node {record.name!r} ({record.country}) {state}; node identity {record.identity_id}")

@@ -20,7 +20,7 @@ import argon2
 import orjson
 from sqlalchemy import Connection
 
-from bayanihan.correlate.index import Correlator
+from bayanihan.correlate.index import Correlator, indexed
 from bayanihan.ingest.intake import IntakeOptions, version_of
 from bayanihan.policy.audience import audience_for
 from bayanihan.policy.principal import Principal
@@ -145,8 +145,17 @@ class Node:
     # -- set-up -------------------------------------------------------------------------
 
     def init(self, *, node_name: str | None = None, country: str | None = None) -> bool:
-        """Create or migrate the database and the node's own org. Returns True when new."""
+        """Create or migrate the database and the node's own org. Returns True when new.
+
+        Objects stored before correlation existed (or while it was off) are indexed here.
+        """
         self.store.migrate()
+        if self.correlator is not None:
+            with self.store.read() as conn:
+                build = not indexed(conn)
+            if build:
+                with self.store.bulk_write() as conn:
+                    self.correlator.rebuild(conn, clock=self.clock)
         with self.store.write() as conn:
             existing = org_store.get_node(conn)
             if existing is not None:

@@ -396,3 +396,18 @@ def test_extension_observables_correlate(region: Region) -> None:
     region.submit(region.ph, pattern_indicator(f"[x-bayanihan-crypto-wallet:address = '{wallet}']"))
     kinds = {h["observable"]["kind"] for h in region.hits(region.ph)}
     assert kinds == {"phone", "crypto-wallet"}
+
+
+def test_objects_stored_with_correlation_off_are_indexed_by_the_next_init(db_url: str) -> None:
+    off = make_node(db_url, correlation=False)
+    off.add_org("SingCERT", country="SG")
+    pattern = "[domain-name:value = 'qzx-while-off.com']"
+    for who in (off.operator(), off.operator("SingCERT")):
+        Catalogue(off).submit(who, [indicator("x", pattern=pattern)])
+    off.store.dispose()
+    on = make_node(db_url)
+    try:
+        [hit] = Correlation(on).hits(on.operator()).hits
+        assert hit["observable"]["value"] == "qzx-while-off.com"
+    finally:
+        on.store.dispose()

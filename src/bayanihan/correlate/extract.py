@@ -88,18 +88,33 @@ _TOKEN = re.compile(
     """,
     re.VERBOSE,
 )
+# The shape of most feed indicators, one equality in one observation: read without
+# the tokenizer.
+_SINGLE = re.compile(
+    r"""\s*\[\s*
+    ([A-Za-z_][A-Za-z0-9_-]*\s*:\s*(?:[A-Za-z_][A-Za-z0-9_]*|'(?:[^'\\]|\\.)*')
+        (?:\s*\.\s*(?:[A-Za-z_][A-Za-z0-9_]*|'(?:[^'\\]|\\.)*'))*)
+    \s*=\s*'((?:[^'\\]|\\.)*)'\s*\]\s*""",
+    re.VERBOSE,
+)
 _STEP = re.compile(r"\s*\[\s*(?:\*|[0-9]+)\s*\]")
 _QUOTED_KEY = re.compile(r"'((?:[^'\\]|\\.)*)'")
 
 
+_ESCAPE = re.compile(r"\\(.)")
+_SPACE = re.compile(r"\s+")
+
+
 def _unquote(text: str) -> str:
-    return re.sub(r"\\(.)", r"\1", text[1:-1])
+    inner = text[1:-1]
+    return _ESCAPE.sub(r"\1", inner) if "\\" in inner else inner
 
 
 def _clean_path(raw: str) -> str:
-    path = _STEP.sub("", raw)
-    path = re.sub(r"\s+", "", path)
-    return _QUOTED_KEY.sub(lambda m: m.group(1), path)
+    path = _STEP.sub("", raw) if "[" in raw else raw
+    if any(c in path for c in " \t\n\r\f\v"):
+        path = _SPACE.sub("", path)
+    return _QUOTED_KEY.sub(lambda m: m.group(1), path) if "'" in path else path
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +127,11 @@ class Comparison:
 
 def comparisons(pattern: str) -> Iterator[Comparison]:
     """Every comparison of a (valid) STIX pattern, in order."""
+    single = _SINGLE.fullmatch(pattern)
+    if single is not None:
+        path, value = single.groups()
+        yield Comparison(_clean_path(path), "=", (_unquote(f"'{value}'"),), 1)
+        return
     tokens = [(m.lastgroup or "", m.group()) for m in _TOKEN.finditer(pattern)]
     observation = 0
     index = 0

@@ -10,7 +10,7 @@ observable (they are not new hits, nobody is alerted twice).
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import orjson
@@ -21,7 +21,7 @@ from bayanihan.correlate.warninglists import WarningIndex
 from bayanihan.store import observables as index_store
 from bayanihan.store import taxii as taxii_store
 from bayanihan.store.objects import LatestChanges
-from bayanihan.store.observables import NewHit, ObservableRecord, ObservableSpec, Posting
+from bayanihan.store.observables import NewHit, ObservableRecord, ObservableSpec
 
 _IP_KINDS = ("ipv4", "ipv6")
 
@@ -123,7 +123,7 @@ class Correlator:
             for spec in version.observables
         ]
         index_store.add_postings(conn, pairs)
-        self._carry(conn, changes, carried, pairs)
+        received = self._carry(conn, changes, carried, pairs)
         new_postings = {  # date_added -> (observable row, author org)
             date_added: [
                 (row, version.author_org)
@@ -131,9 +131,23 @@ class Correlator:
             ]
             for date_added, version in current
         }
-        raised = self._detect(conn, new_postings, now=now)
+        raised = self._detect(conn, new_postings, now=now, existing=received)
         queue_alerts(conn, raised, now=now)
         return raised
+
+    def rebuild(self, conn: Connection, *, clock: Callable[[], int], batch: int = 2000) -> None:
+        """Index every current version again from its stored body, inside the caller's
+        write transaction. Hits found again raise no alerts."""
+        self.follow(conn)
+        index_store.clear_index(conn)
+        after = 0
+        while True:
+            found = self.read_specs(conn, after=after, limit=batch)
+            if not found:
+                break
+            after = found[-1][0]
+            self.reindex(conn, found, now=clock(), alert=False)
+        taxii_store.set_option(conn, INDEXED_OPTION, "1")
 
     def take_up(self, conn: Connection, date_addeds: Sequence[int], *, now: int) -> list[RaisedHit]:
         """Index stored versions that have just become current (an older version whose
@@ -192,9 +206,12 @@ class Correlator:
         changes: LatestChanges,
         carried: dict[int, set[int]],
         pairs: Sequence[tuple[int, int]],
-    ) -> None:
+    ) -> set[int]:
+        """Move or drop the hits of superseded versions; returns the versions that
+        received hits (only they can already hold a hit found again now)."""
+        received: set[int] = set()
         if not changes.superseded:
-            return
+            return received
         superseded = sorted(changes.superseded)
         lineage_of = index_store.lineages(conn, superseded)
         successor = {
@@ -208,8 +225,10 @@ class Correlator:
             keep = carries.get(new, set()) & carried.get(old, set()) if new else set()
             if new is not None and keep:
                 index_store.carry_hits(conn, old=old, new=new, keep=keep)
+                received.add(new)
             else:
                 index_store.drop_hits(conn, [old])
+        return received
 
     def detect_new(
         self, conn: Connection, new_postings: dict[int, list[tuple[int, int]]], *, now: int
@@ -220,8 +239,17 @@ class Correlator:
         return raised
 
     def _detect(
-        self, conn: Connection, new_postings: dict[int, list[tuple[int, int]]], *, now: int
+        self,
+        conn: Connection,
+        new_postings: dict[int, list[tuple[int, int]]],
+        *,
+        now: int,
+        existing: set[int] | None = None,
     ) -> list[RaisedHit]:
+        """Record the hits of new postings (date_added -> [(observable, org)]).
+
+        ``existing``: the versions that may already hold hits (None: any of them).
+        """
         if not new_postings:
             return []
         touched = {row for entries in new_postings.values() for row, _ in entries}
@@ -230,63 +258,70 @@ class Correlator:
         if not live:
             return []
         matches = self._matching_observables(conn, [info[row] for row in sorted(live)])
-        counterpart_rows = {m for found in matches.values() for m, _ in found}
-        by_observable: dict[int, list[Posting]] = {}
+        # a value only the new posting carries has no exact counterpart to look up
+        counterpart_rows = {
+            m
+            for row, found in matches.items()
+            for m, match in found
+            if match != "exact" or info[row].objects > 1
+        }
+        if not counterpart_rows:
+            return []
+        by_observable: dict[int, list[tuple[int, int]]] = {}  # obs -> [(date_added, org)]
         for posting in index_store.current_postings(conn, counterpart_rows):
-            by_observable.setdefault(posting.observable_row, []).append(posting)
-        seen = index_store.hit_keys(conn, list(new_postings))
+            by_observable.setdefault(posting.observable_row, []).append(
+                (posting.date_added, posting.author_org)
+            )
+        checked = list(new_postings) if existing is None else sorted(existing)
+        seen = {_pair_key(k) for k in index_store.hit_keys(conn, checked)} if checked else set()
+        countries = self._countries(conn)
         found: list[NewHit] = []
-        org_rows: set[int] = set()
         for date_added, entries in new_postings.items():
             for row, org in entries:
                 for other_row, match in matches.get(row, ()):
-                    for posting in by_observable.get(other_row, ()):
-                        if posting.author_org == org or posting.date_added == date_added:
+                    for other_date, other_org in by_observable.get(other_row, ()):
+                        if other_org == org or other_date == date_added:
                             continue
-                        newer, older = (
-                            ((date_added, row, org), posting)
-                            if date_added > posting.date_added
-                            else (
-                                (posting.date_added, posting.observable_row, posting.author_org),
-                                Posting(row, date_added, org),
+                        mine, theirs = (date_added, row), (other_date, other_row)
+                        key = (mine, theirs) if mine < theirs else (theirs, mine)
+                        if key in seen:
+                            continue
+                        seen.add(key)
+                        border = countries.get(org) != countries.get(other_org)
+                        if date_added > other_date:
+                            hit = NewHit(
+                                match,
+                                row,
+                                date_added,
+                                org,
+                                other_row,
+                                other_date,
+                                other_org,
+                                border,
                             )
-                        )
-                        hit = NewHit(
-                            match=match,
-                            observable_row=newer[1],
-                            date_added=newer[0],
-                            org_row=newer[2],
-                            counterpart_observable_row=older.observable_row,
-                            counterpart_date_added=older.date_added,
-                            counterpart_org_row=older.author_org,
-                            cross_border=False,
-                        )
-                        if hit.key in seen:
-                            continue
-                        seen.add(hit.key)
+                        else:
+                            hit = NewHit(
+                                match,
+                                other_row,
+                                other_date,
+                                other_org,
+                                row,
+                                date_added,
+                                org,
+                                border,
+                            )
                         found.append(hit)
-                        org_rows.update((org, posting.author_org))
         if not found:
             return []
-        countries = index_store.org_countries(conn, org_rows)
-        found = [
-            NewHit(
-                match=h.match,
-                observable_row=h.observable_row,
-                date_added=h.date_added,
-                org_row=h.org_row,
-                counterpart_observable_row=h.counterpart_observable_row,
-                counterpart_date_added=h.counterpart_date_added,
-                counterpart_org_row=h.counterpart_org_row,
-                cross_border=countries.get(h.org_row) != countries.get(h.counterpart_org_row),
-            )
-            for h in found
-        ]
         row_ids = index_store.insert_hits(conn, found, now=now)
         return [
             RaisedHit(row_id, h.org_row, h.counterpart_org_row)
             for row_id, h in zip(row_ids, found, strict=True)
         ]
+
+    def _countries(self, conn: Connection) -> dict[int, str]:
+        """Every organisation's country (a small table, read once per write)."""
+        return index_store.all_org_countries(conn)
 
     def _matching_observables(
         self, conn: Connection, records: Sequence[ObservableRecord]
@@ -334,6 +369,18 @@ class Correlator:
 
 
 DISABLED_OPTION = "warninglists_disabled"
+INDEXED_OPTION = "correlation_indexed"
+
+
+def mark_unindexed(conn: Connection) -> None:
+    """Objects were stored without correlation: the index must be built again."""
+    if taxii_store.get_option(conn, INDEXED_OPTION) != "0":
+        taxii_store.set_option(conn, INDEXED_OPTION, "0")
+
+
+def indexed(conn: Connection) -> bool:
+    """Whether the index was built for this database (migration 0006 starts it empty)."""
+    return taxii_store.get_option(conn, INDEXED_OPTION) == "1"
 
 
 def disabled_lists(conn: Connection) -> frozenset[str]:
@@ -351,3 +398,8 @@ def queue_alerts(conn: Connection, raised: Sequence[RaisedHit], *, now: int) -> 
     it builds the message, that the org may see the other side)."""
     wanted = [(h.row_id, org) for h in raised for org in (h.org_row, h.counterpart_org_row)]
     return index_store.enqueue(conn, wanted, now=now)
+
+
+def _pair_key(key: frozenset[tuple[int, int]]) -> tuple[tuple[int, int], tuple[int, int]]:
+    ends = sorted(key)
+    return (ends[0], ends[-1])

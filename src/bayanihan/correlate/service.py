@@ -14,11 +14,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection
 
 from bayanihan.correlate import normalise as n
 from bayanihan.correlate.extract import extract, ip_bounds, spec, supernets
-from bayanihan.correlate.index import Correlator, disabled_lists, set_disabled_lists
+from bayanihan.correlate.index import Correlator, disabled_lists, indexed, set_disabled_lists
 from bayanihan.correlate.notify import (
     MAX_ATTEMPTS,
     DeliveryError,
@@ -35,12 +34,10 @@ from bayanihan.policy.visibility import read_scope
 from bayanihan.stix.timestamps import format_timestamp
 from bayanihan.store import observables as index_store
 from bayanihan.store import orgs as org_store
-from bayanihan.store import taxii as taxii_store
 from bayanihan.store.observables import HitQuery, HitRow, ObservableRecord
 from bayanihan.store.scope import ReadScope
 
 MAX_HITS = 1000
-_REBUILD_BATCH = 2000
 
 
 @dataclass(frozen=True, slots=True)
@@ -358,16 +355,7 @@ class Correlation:
             require(who, Action.MANAGE_NODE, "rebuild the correlation index")
         correlator = self.correlator
         with self.node.store.bulk_write() as conn:
-            correlator.follow(conn)
-            index_store.clear_index(conn)
-            after = 0
-            while True:
-                batch = correlator.read_specs(conn, after=after, limit=_REBUILD_BATCH)
-                if not batch:
-                    break
-                after = batch[-1][0]
-                correlator.reindex(conn, batch, now=self.node.clock(), alert=False)
-            mark_indexed(conn)
+            correlator.rebuild(conn, clock=self.node.clock)
             self.node.audit(conn, who, "correlate.rebuild")
             return index_store.count_rows(conn)
 
@@ -585,16 +573,9 @@ def spec_of(record: ObservableRecord) -> index_store.ObservableSpec:
     )
 
 
-INDEXED_OPTION = "correlation_indexed"
-
-
-def mark_indexed(conn: Connection) -> None:
-    taxii_store.set_option(conn, INDEXED_OPTION, "1")
-
-
 def needs_rebuild(node: Node) -> bool:
     with node.store.read() as conn:
-        return taxii_store.get_option(conn, INDEXED_OPTION) != "1"
+        return not indexed(conn)
 
 
 __all__ = ["Correlation", "HitPage", "needs_rebuild", "spec"]

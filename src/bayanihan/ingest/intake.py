@@ -16,7 +16,7 @@ import orjson
 from sqlalchemy import Connection
 
 from bayanihan.correlate.extract import specs
-from bayanihan.correlate.index import Correlator
+from bayanihan.correlate.index import Correlator, mark_unindexed
 from bayanihan.policy.audience import audience_for
 from bayanihan.policy.principal import Principal
 from bayanihan.policy.tlp import MARKING_LEVELS, Tlp, tlp_of
@@ -229,6 +229,8 @@ def store_prepared(
     results = insert_versions(conn, ready, now=now, changes=changes)
     if correlator is not None and changes is not None:
         correlator.update(conn, changes, now=now)
+    elif ready:
+        mark_unindexed(conn)  # written with correlation off: the next `init` indexes them
     for slot, version, (result, date_added) in zip(slots, ready, results, strict=True):
         stamp = version.version if version.created is not None else date_added
         if result == STORED:

@@ -90,6 +90,27 @@ _RECORD_COLUMNS = (
 )
 
 
+def _marker(conn: Connection) -> str:
+    return "?" if conn.dialect.name == "sqlite" else "%s"
+
+
+def _raw(conn: Connection, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+    """Run driver-level SQL (``{m}`` stands for the driver's placeholder): the write path
+    runs these queries for every batch, where SQLAlchemy's statement handling would
+    cost more than the queries themselves."""
+    return list(conn.exec_driver_sql(sql.replace("{m}", _marker(conn)), tuple(params)).all())
+
+
+def _in(count: int) -> str:
+    return ", ".join(["{m}"] * count)
+
+
+_RECORD_SQL = (
+    "SELECT row_id, kind, value, problem, related, warning, objects, first_seen, ip_start, "
+    "ip_end FROM observables"
+)
+
+
 def _record(row: Any) -> ObservableRecord:
     return ObservableRecord(*row)
 
@@ -104,7 +125,8 @@ def observable_rows(
     """Row ids of the given observables, creating the rows not yet indexed.
 
     ``warning`` names the warning-list of a new value (asked once per distinct value).
-    Runs inside the write transaction, so no other writer creates the same row.
+    Runs inside the write transaction (writers are serialised), so no other writer
+    creates the same row meanwhile and new row ids can be handed out here.
     """
     wanted: dict[tuple[str, str], ObservableSpec] = {}
     for spec in specs:
@@ -115,43 +137,40 @@ def observable_rows(
         by_kind.setdefault(kind, []).append(value)
     for kind, values in by_kind.items():
         for chunk in _chunks(values):
-            rows = conn.execute(
-                select(observables.c.row_id, observables.c.value).where(
-                    observables.c.kind == kind, observables.c.value.in_(chunk)
-                )
+            rows = _raw(
+                conn,
+                f"SELECT row_id, value FROM observables WHERE kind = {{m}} "
+                f"AND value IN ({_in(len(chunk))})",
+                (kind, *chunk),
             )
             found.update(((kind, value), row_id) for row_id, value in rows)
     missing = [spec for key, spec in wanted.items() if key not in found]
     if missing:
-        conn.execute(
-            insert(observables),
-            [
-                {
-                    "kind": s.kind,
-                    "value": s.value,
-                    "problem": s.problem,
-                    "related": s.related,
-                    "ip_start": s.ip_start,
-                    "ip_end": s.ip_end,
-                    "warning": warning(s),
-                    "objects": 0,
-                    "first_seen": now,
-                }
-                for s in missing
-            ],
+        start = int(_raw(conn, "SELECT COALESCE(MAX(row_id), 0) FROM observables")[0][0])
+        rows_ = []
+        for offset, s in enumerate(missing, start=start + 1):
+            found[s.key] = offset
+            rows_.append(
+                (
+                    offset,
+                    s.kind,
+                    s.value,
+                    s.problem,
+                    s.related,
+                    s.ip_start,
+                    s.ip_end,
+                    warning(s),
+                    now,
+                )
+            )
+        m = _marker(conn)
+        conn.exec_driver_sql(
+            "INSERT INTO observables (row_id, kind, value, problem, related, ip_start, ip_end, "
+            f"warning, objects, first_seen) VALUES ({m}, {m}, {m}, {m}, {m}, {m}, {m}, {m}, 0, "
+            f"{m})",
+            rows_,
         )
         _note_prefixes(conn, missing)
-        missing_by_kind: dict[str, list[str]] = {}
-        for spec in missing:
-            missing_by_kind.setdefault(spec.kind, []).append(spec.value)
-        for kind, values in missing_by_kind.items():
-            for chunk in _chunks(values):
-                rows = conn.execute(
-                    select(observables.c.row_id, observables.c.value).where(
-                        observables.c.kind == kind, observables.c.value.in_(chunk)
-                    )
-                )
-                found.update(((kind, value), row_id) for row_id, value in rows)
     return found
 
 
@@ -180,10 +199,10 @@ def _adjust_counts(conn: Connection, counts: Counter[int], sign: int) -> None:
         by_amount.setdefault(amount, []).append(row)
     for amount, rows in by_amount.items():
         for chunk in _chunks(sorted(rows)):
-            conn.execute(
-                update(observables)
-                .where(observables.c.row_id.in_(chunk))
-                .values(objects=observables.c.objects + sign * amount)
+            conn.exec_driver_sql(
+                f"UPDATE observables SET objects = objects + {sign * amount:d} "
+                f"WHERE row_id IN ({_in(len(chunk))})".replace("{m}", _marker(conn)),
+                tuple(chunk),
             )
 
 
@@ -229,10 +248,12 @@ def current_postings(conn: Connection, observable_rows: Iterable[int]) -> list[P
     """Every current version carrying one of these observables, with its author org."""
     found: list[Posting] = []
     for chunk in _chunks(sorted(set(observable_rows))):
-        rows = conn.execute(
-            select(postings.c.observable_row, postings.c.date_added, objects.c.author_org)
-            .select_from(postings.join(objects, objects.c.date_added == postings.c.date_added))
-            .where(postings.c.observable_row.in_(chunk))
+        rows = _raw(
+            conn,
+            "SELECT p.observable_row, p.date_added, o.author_org FROM postings p "
+            "JOIN objects o ON o.date_added = p.date_added "
+            f"WHERE p.observable_row IN ({_in(len(chunk))})",
+            chunk,
         )
         found.extend(Posting(*row) for row in rows)
     return found
@@ -241,7 +262,7 @@ def current_postings(conn: Connection, observable_rows: Iterable[int]) -> list[P
 def records(conn: Connection, rows: Iterable[int]) -> dict[int, ObservableRecord]:
     found: dict[int, ObservableRecord] = {}
     for chunk in _chunks(sorted(set(rows))):
-        result = conn.execute(select(*_RECORD_COLUMNS).where(observables.c.row_id.in_(chunk)))
+        result = _raw(conn, f"{_RECORD_SQL} WHERE row_id IN ({_in(len(chunk))})", chunk)
         found.update((r[0], _record(r)) for r in result)
     return found
 
@@ -337,13 +358,13 @@ def hit_keys(conn: Connection, date_addeds: Sequence[int]) -> set[frozenset[tupl
     """Keys of the hits already recorded for these versions (either side)."""
     keys: set[frozenset[tuple[int, int]]] = set()
     for chunk in _chunks(sorted(set(date_addeds))):
-        rows = conn.execute(
-            select(
-                hits.c.date_added,
-                hits.c.observable_row,
-                hits.c.counterpart_date_added,
-                hits.c.counterpart_observable_row,
-            ).where(or_(hits.c.date_added.in_(chunk), hits.c.counterpart_date_added.in_(chunk)))
+        marks = _in(len(chunk))
+        rows = _raw(
+            conn,
+            "SELECT date_added, observable_row, counterpart_date_added, "
+            f"counterpart_observable_row FROM hits WHERE date_added IN ({marks}) "
+            f"OR counterpart_date_added IN ({marks})",
+            (*chunk, *chunk),
         )
         keys.update(frozenset({(a, b), (c, d)}) for a, b, c, d in rows)
     return keys
@@ -353,22 +374,25 @@ def insert_hits(conn: Connection, found: Sequence[NewHit], *, now: int) -> list[
     """Record hits; returns their row ids in order."""
     if not found:
         return []
-    start = conn.execute(select(func.coalesce(func.max(hits.c.row_id), 0))).scalar_one()
-    conn.execute(
-        insert(hits),
+    start = int(_raw(conn, "SELECT COALESCE(MAX(row_id), 0) FROM hits")[0][0])
+    m = _marker(conn)
+    conn.exec_driver_sql(
+        "INSERT INTO hits (row_id, detected, match, observable_row, date_added, org_row, "
+        "counterpart_observable_row, counterpart_date_added, counterpart_org_row, "
+        f"cross_border) VALUES ({', '.join([m] * 10)})",
         [
-            {
-                "row_id": start + offset + 1,
-                "detected": now,
-                "match": h.match,
-                "observable_row": h.observable_row,
-                "date_added": h.date_added,
-                "org_row": h.org_row,
-                "counterpart_observable_row": h.counterpart_observable_row,
-                "counterpart_date_added": h.counterpart_date_added,
-                "counterpart_org_row": h.counterpart_org_row,
-                "cross_border": h.cross_border,
-            }
+            (
+                start + offset + 1,
+                now,
+                h.match,
+                h.observable_row,
+                h.date_added,
+                h.org_row,
+                h.counterpart_observable_row,
+                h.counterpart_date_added,
+                h.counterpart_org_row,
+                h.cross_border,
+            )
             for offset, h in enumerate(found)
         ],
     )
@@ -795,6 +819,10 @@ def clear_index(conn: Connection) -> None:
     conn.execute(delete(hits))
     conn.execute(delete(postings))
     conn.execute(update(observables).values(objects=0))
+
+
+def all_org_countries(conn: Connection) -> dict[int, str]:
+    return {row_id: country for row_id, country in _raw(conn, "SELECT row_id, country FROM orgs")}
 
 
 def org_countries(conn: Connection, org_rows: Iterable[int]) -> dict[int, str]:

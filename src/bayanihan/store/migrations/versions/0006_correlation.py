@@ -160,6 +160,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # the index goes with its tables: a later upgrade must build it again
+    op.execute("DELETE FROM node_options WHERE name = 'correlation_indexed'")
     op.drop_index("ix_deliveries_due", table_name="deliveries")
     op.drop_table("deliveries")
     op.drop_table("alert_channels")

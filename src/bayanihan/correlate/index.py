@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 
 import orjson
 from sqlalchemy import Connection
@@ -24,15 +23,6 @@ from bayanihan.store.objects import LatestChanges
 from bayanihan.store.observables import NewHit, ObservableRecord, ObservableSpec
 
 _IP_KINDS = ("ipv4", "ipv6")
-
-
-@dataclass(frozen=True, slots=True)
-class RaisedHit:
-    """A hit just recorded, with the organisations on each side (for alerts)."""
-
-    row_id: int
-    org_row: int
-    counterpart_org_row: int
 
 
 class Correlator:
@@ -101,7 +91,7 @@ class Correlator:
 
     # ------------------------------------------------------------------ write path
 
-    def update(self, conn: Connection, changes: LatestChanges, *, now: int) -> list[RaisedHit]:
+    def update(self, conn: Connection, changes: LatestChanges, *, now: int) -> int:
         """Apply a write's changes to the index, record the hits it raises and queue
         their alerts."""
         self.follow(conn)
@@ -131,9 +121,11 @@ class Correlator:
             ]
             for date_added, version in current
         }
-        raised = self._detect(conn, new_postings, now=now, existing=received)
-        queue_alerts(conn, raised, now=now)
-        return raised
+        before = index_store.last_hit_row(conn)
+        found = self._detect(conn, new_postings, now=now, existing=received, newest=True)
+        if found:
+            index_store.enqueue_hits_after(conn, before, now=now)
+        return found
 
     def rebuild(self, conn: Connection, *, clock: Callable[[], int], batch: int = 2000) -> None:
         """Index every current version again from its stored body, inside the caller's
@@ -149,7 +141,7 @@ class Correlator:
             self.reindex(conn, found, now=clock(), alert=False)
         taxii_store.set_option(conn, INDEXED_OPTION, "1")
 
-    def take_up(self, conn: Connection, date_addeds: Sequence[int], *, now: int) -> list[RaisedHit]:
+    def take_up(self, conn: Connection, date_addeds: Sequence[int], *, now: int) -> int:
         """Index stored versions that have just become current (an older version whose
         newer one was deleted)."""
         return self.reindex(conn, self.read_specs(conn, date_addeds=date_addeds), now=now)
@@ -183,7 +175,7 @@ class Correlator:
         *,
         now: int,
         alert: bool = True,
-    ) -> list[RaisedHit]:
+    ) -> int:
         """Index versions that became current outside a normal write (after a deletion,
         or a rebuild): (date_added, author org, observables)."""
         rows = index_store.observable_rows(
@@ -195,10 +187,11 @@ class Correlator:
             d: list(dict.fromkeys((rows[s.key], org) for s in carried))
             for d, org, carried in versions
         }
-        raised = self._detect(conn, new_postings, now=now)
-        if alert:
-            queue_alerts(conn, raised, now=now)
-        return raised
+        before = index_store.last_hit_row(conn)
+        found = self._detect(conn, new_postings, now=now)
+        if alert and found:
+            index_store.enqueue_hits_after(conn, before, now=now)
+        return found
 
     def _carry(
         self,
@@ -232,11 +225,13 @@ class Correlator:
 
     def detect_new(
         self, conn: Connection, new_postings: dict[int, list[tuple[int, int]]], *, now: int
-    ) -> list[RaisedHit]:
+    ) -> int:
         """Hits for postings that already exist (values a warning-list no longer names)."""
-        raised = self._detect(conn, new_postings, now=now)
-        queue_alerts(conn, raised, now=now)
-        return raised
+        before = index_store.last_hit_row(conn)
+        found = self._detect(conn, new_postings, now=now)
+        if found:
+            index_store.enqueue_hits_after(conn, before, now=now)
+        return found
 
     def _detect(
         self,
@@ -245,18 +240,22 @@ class Correlator:
         *,
         now: int,
         existing: set[int] | None = None,
-    ) -> list[RaisedHit]:
+        newest: bool = False,
+    ) -> int:
         """Record the hits of new postings (date_added -> [(observable, org)]).
 
         ``existing``: the versions that may already hold hits (None: any of them).
+        ``newest``: the versions are newer than every other current version (a write),
+        so each pair is found from its newer side, in SQL.
+        Returns how many hits were recorded.
         """
         if not new_postings:
-            return []
+            return 0
         touched = {row for entries in new_postings.values() for row, _ in entries}
         info = index_store.records(conn, touched)
         live = {row for row in touched if row in info and not self.is_noise(info[row])}
         if not live:
-            return []
+            return 0
         matches = self._matching_observables(conn, [info[row] for row in sorted(live)])
         # a value only the new posting carries has no exact counterpart to look up
         counterpart_rows = {
@@ -266,7 +265,16 @@ class Correlator:
             if match != "exact" or info[row].objects > 1
         }
         if not counterpart_rows:
-            return []
+            return 0
+        if newest:
+            wanted = [
+                (date_added, row, other_row, match, org)
+                for date_added, entries in new_postings.items()
+                for row, org in entries
+                for other_row, match in matches.get(row, ())
+                if match != "exact" or info[row].objects > 1
+            ]
+            return index_store.insert_newer_hits(conn, wanted, now=now, dedupe=bool(existing))
         by_observable: dict[int, list[tuple[int, int]]] = {}  # obs -> [(date_added, org)]
         for posting in index_store.current_postings(conn, counterpart_rows):
             by_observable.setdefault(posting.observable_row, []).append(
@@ -311,13 +319,8 @@ class Correlator:
                                 border,
                             )
                         found.append(hit)
-        if not found:
-            return []
-        row_ids = index_store.insert_hits(conn, found, now=now)
-        return [
-            RaisedHit(row_id, h.org_row, h.counterpart_org_row)
-            for row_id, h in zip(row_ids, found, strict=True)
-        ]
+        index_store.insert_hits(conn, found, now=now)
+        return len(found)
 
     def _countries(self, conn: Connection) -> dict[int, str]:
         """Every organisation's country (a small table, read once per write)."""
@@ -391,13 +394,6 @@ def disabled_lists(conn: Connection) -> frozenset[str]:
 
 def set_disabled_lists(conn: Connection, names: Iterable[str]) -> None:
     taxii_store.set_option(conn, DISABLED_OPTION, orjson.dumps(sorted(set(names))).decode())
-
-
-def queue_alerts(conn: Connection, raised: Sequence[RaisedHit], *, now: int) -> int:
-    """One delivery per new hit for each side's alert channels (the sender checks, when
-    it builds the message, that the org may see the other side)."""
-    wanted = [(h.row_id, org) for h in raised for org in (h.org_row, h.counterpart_org_row)]
-    return index_store.enqueue(conn, wanted, now=now)
 
 
 def _pair_key(key: frozenset[tuple[int, int]]) -> tuple[tuple[int, int], tuple[int, int]]:

@@ -371,32 +371,98 @@ def hit_keys(conn: Connection, date_addeds: Sequence[int]) -> set[frozenset[tupl
 
 
 def insert_hits(conn: Connection, found: Sequence[NewHit], *, now: int) -> list[int]:
-    """Record hits; returns their row ids in order."""
-    if not found:
-        return []
-    start = int(_raw(conn, "SELECT COALESCE(MAX(row_id), 0) FROM hits")[0][0])
+    """Record hits one by one; returns their row ids in order (the rarer paths)."""
     m = _marker(conn)
-    conn.exec_driver_sql(
-        "INSERT INTO hits (row_id, detected, match, observable_row, date_added, org_row, "
+    sql = (
+        "INSERT INTO hits (detected, match, observable_row, date_added, org_row, "
         "counterpart_observable_row, counterpart_date_added, counterpart_org_row, "
-        f"cross_border) VALUES ({', '.join([m] * 10)})",
-        [
-            (
-                start + offset + 1,
-                now,
-                h.match,
-                h.observable_row,
-                h.date_added,
-                h.org_row,
-                h.counterpart_observable_row,
-                h.counterpart_date_added,
-                h.counterpart_org_row,
-                h.cross_border,
-            )
-            for offset, h in enumerate(found)
-        ],
+        f"cross_border) VALUES ({', '.join([m] * 9)}) RETURNING row_id"
     )
-    return [start + offset + 1 for offset in range(len(found))]
+    return [
+        int(
+            conn.exec_driver_sql(
+                sql,
+                (
+                    now,
+                    h.match,
+                    h.observable_row,
+                    h.date_added,
+                    h.org_row,
+                    h.counterpart_observable_row,
+                    h.counterpart_date_added,
+                    h.counterpart_org_row,
+                    h.cross_border,
+                ),
+            ).scalar_one()
+        )
+        for h in found
+    ]
+
+
+def insert_newer_hits(
+    conn: Connection,
+    matches: Sequence[tuple[int, int, int, str, int]],
+    *,
+    now: int,
+    dedupe: bool,
+) -> int:
+    """Record, in one statement per chunk, the hits of versions newer than every other
+    current version: for each (date_added, observable, counterpart observable, match,
+    org) the current postings of the counterpart observable by other organisations
+    and older than the version. Each pair is found once, from its newer side.
+
+    ``dedupe`` skips pairs already recorded (versions that received hits of a version
+    they superseded). Returns how many hits were recorded.
+    """
+    found = 0
+    pg = conn.dialect.name == "postgresql"
+    row = "(%s::bigint, %s::int, %s::int, %s::text, %s::int)" if pg else "(?, ?, ?, ?, ?)"
+    m = _marker(conn)
+    border = "(mo.country <> po.country)"
+    recorded = (
+        " AND NOT EXISTS (SELECT 1 FROM hits h WHERE (h.date_added = n.date_added "
+        "AND h.observable_row = n.obs AND h.counterpart_date_added = p.date_added "
+        "AND h.counterpart_observable_row = p.observable_row) OR (h.date_added = p.date_added "
+        "AND h.observable_row = p.observable_row AND h.counterpart_date_added = n.date_added "
+        "AND h.counterpart_observable_row = n.obs))"
+        if dedupe
+        else ""
+    )
+    for chunk in _chunks(list(matches)):
+        sql = (
+            f"WITH n(date_added, obs, cobs, kind, org) AS (VALUES {', '.join([row] * len(chunk))}) "
+            "INSERT INTO hits (detected, match, observable_row, date_added, org_row, "
+            "counterpart_observable_row, counterpart_date_added, counterpart_org_row, "
+            f"cross_border) SELECT {m}, n.kind, n.obs, n.date_added, n.org, p.observable_row, "
+            f"p.date_added, o.author_org, {border} FROM n "
+            "JOIN postings p ON p.observable_row = n.cobs "
+            "JOIN objects o ON o.date_added = p.date_added "
+            "JOIN orgs mo ON mo.row_id = n.org JOIN orgs po ON po.row_id = o.author_org "
+            f"WHERE p.date_added < n.date_added AND o.author_org <> n.org{recorded}"
+        )
+        params = [value for entry in chunk for value in entry]
+        found += conn.exec_driver_sql(sql, (*params, now)).rowcount
+    return found
+
+
+def last_hit_row(conn: Connection) -> int:
+    """The newest hit's row id (ids only grow: hits recorded later have larger ones)."""
+    return int(_raw(conn, "SELECT COALESCE(MAX(row_id), 0) FROM hits")[0][0])
+
+
+def enqueue_hits_after(conn: Connection, after: int, *, now: int) -> int:
+    """Queue a delivery of every hit after row ``after`` on each active alert channel of
+    the organisations on either of its sides."""
+    m = _marker(conn)
+    return int(
+        conn.exec_driver_sql(
+            "INSERT INTO deliveries (channel_row, hit_row, created, state, attempts, "
+            f"next_attempt) SELECT c.row_id, h.row_id, {m}, 'pending', 0, {m} FROM hits h "
+            "JOIN alert_channels c ON c.org_row IN (h.org_row, h.counterpart_org_row) "
+            f"WHERE h.row_id > {m} AND c.disabled IS NULL",
+            (now, now, after),
+        ).rowcount
+    )
 
 
 def carry_hits(conn: Connection, *, old: int, new: int, keep: set[int]) -> None:
@@ -623,35 +689,6 @@ def disable_channel(conn: Connection, row_id: int, *, now: int) -> bool:
         .values(disabled=now)
     )
     return bool(result.rowcount)
-
-
-def enqueue(conn: Connection, wanted: Sequence[tuple[int, int]], *, now: int) -> int:
-    """Queue one delivery per (hit row, org row) on each of the org's active channels."""
-    if not wanted:
-        return 0
-    by_org: dict[int, list[int]] = {}
-    for hit_row, org_row in wanted:
-        by_org.setdefault(org_row, []).append(hit_row)
-    active = conn.execute(
-        select(alert_channels.c.row_id, alert_channels.c.org_row).where(
-            alert_channels.c.org_row.in_(sorted(by_org)), alert_channels.c.disabled.is_(None)
-        )
-    ).all()
-    rows = [
-        {
-            "channel_row": channel,
-            "hit_row": hit_row,
-            "created": now,
-            "state": "pending",
-            "attempts": 0,
-            "next_attempt": now,
-        }
-        for channel, org_row in active
-        for hit_row in sorted(set(by_org[org_row]))
-    ]
-    if rows:
-        conn.execute(insert(deliveries), rows)
-    return len(rows)
 
 
 @dataclass(frozen=True, slots=True)

@@ -394,6 +394,8 @@ hits = Table(
     Index("ix_hits_counterpart_org", "counterpart_org_row", "row_id"),
     Index("ix_hits_date_added", "date_added"),
     Index("ix_hits_counterpart_date_added", "counterpart_date_added"),
+    # row ids are the "new since" cursor and name hits in the outbox: never reused
+    sqlite_autoincrement=True,
 )
 
 # Where an organisation wants its hit alerts: a signed webhook or an e-mail address.
@@ -426,4 +428,5 @@ deliveries = Table(
     Column("sent", BigInteger),
     UniqueConstraint("hit_row", "channel_row"),
     Index("ix_deliveries_due", "state", "next_attempt"),
+    sqlite_autoincrement=True,
 )

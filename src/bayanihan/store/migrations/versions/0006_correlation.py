@@ -113,6 +113,7 @@ def upgrade() -> None:
             name=op.f("fk_hits_counterpart_org_row_orgs"),
         ),
         sa.PrimaryKeyConstraint("row_id", name=op.f("pk_hits")),
+        sqlite_autoincrement=True,
     )
     op.create_index("ix_hits_org", "hits", ["org_row", "row_id"])
     op.create_index("ix_hits_counterpart_org", "hits", ["counterpart_org_row", "row_id"])
@@ -155,6 +156,7 @@ def upgrade() -> None:
         sa.UniqueConstraint(
             "hit_row", "channel_row", name=op.f("uq_deliveries_hit_row_channel_row")
         ),
+        sqlite_autoincrement=True,
     )
     op.create_index("ix_deliveries_due", "deliveries", ["state", "next_attempt"])
 

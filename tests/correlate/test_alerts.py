@@ -229,3 +229,33 @@ def test_bad_channels_are_refused_and_change_nothing(
         correlation.add_channel(None, org=None, kind=kind, target=target, secret=secret)
     assert correlation.channels(None) == []
     node.store.dispose()
+
+
+def test_a_serving_node_delivers_alerts_in_the_background(
+    sqlite_url: str, receiver: Receiver
+) -> None:
+    """A TAXII write to a running node raises a hit; the node's own delivery loop posts it."""
+    from tests.conftest import ThreadServer, taxii_client
+
+    node = _node(sqlite_url, Clock(), alert_interval=0.2)
+    ph, sg = _pair(node)
+    correlation = Correlation(node)
+    correlation.add_channel(
+        None, org=None, kind="webhook", target=f"http://{receiver.base}/h", secret=SECRET.decode()
+    )
+    Catalogue(node).submit(ph, [_domain("qzx-background.com")])
+    key = node.add_key(role=Role.ANALYST, org_name="SingCERT").secret
+    with ThreadServer(node) as server, taxii_client(server.url, key) as client:
+        collections = client.get("/taxii2/api/collections/").json()["collections"]
+        response = client.post(
+            f"/taxii2/api/collections/{collections[0]['id']}/objects/",
+            content=orjson.dumps({"objects": [_domain("qzx-background.com")]}),
+            headers={"Content-Type": "application/taxii+json;version=2.1"},
+        )
+        assert response.status_code == 202, response.text
+        deadline = time.monotonic() + 10
+        while not receiver.received and time.monotonic() < deadline:
+            time.sleep(0.05)
+    assert [r.signature_valid for r in receiver.received] == [True]
+    assert orjson.loads(receiver.received[0].body)["counterpart"]["org"]["country"] == "SG"
+    node.store.dispose()

@@ -59,36 +59,10 @@ from itertools import repeat
 from pathlib import Path
 from typing import Any
 
+from bayanihan.correlate.normalise import KINDS
+
 __all__ = ["KINDS", "ListInfo", "WarningIndex", "documentation_lists"]
 
-#: Observable kinds the correlator knows; values arrive already normalised.
-KINDS: frozenset[str] = frozenset(
-    {
-        "ipv4",
-        "ipv6",
-        "domain",
-        "url",
-        "email",
-        "md5",
-        "sha1",
-        "sha256",
-        "sha512",
-        "sha3-256",
-        "sha3-512",
-        "ssdeep",
-        "tlsh",
-        "phone",
-        "iban",
-        "bank-account",
-        "crypto-wallet",
-        "social-handle",
-        "file-name",
-        "asn",
-        "mac",
-        "user-account",
-        "x509-serial",
-    }
-)
 
 _IP_KINDS = frozenset({"ipv4", "ipv6"})
 _HOST_KINDS = frozenset({"domain", "url", "email"})

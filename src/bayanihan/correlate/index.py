@@ -10,6 +10,7 @@ observable (they are not new hits, nobody is alerted twice).
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 
 import orjson
@@ -251,9 +252,17 @@ class Correlator:
         """
         if not new_postings:
             return 0
-        touched = {row for entries in new_postings.values() for row, _ in entries}
-        info = index_store.records(conn, touched)
-        live = {row for row in touched if row in info and not self.is_noise(info[row])}
+        added = Counter(row for entries in new_postings.values() for row, _ in entries)
+        info = index_store.records(conn, added)
+        # a value that has just become too common: the hits it raised are noise now
+        crossed = [
+            row
+            for row, count in added.items()
+            if row in info and info[row].objects > self.max_objects >= info[row].objects - count
+        ]
+        if crossed:
+            index_store.drop_hits_on(conn, crossed)
+        live = {row for row in added if row in info and not self.is_noise(info[row])}
         if not live:
             return 0
         matches = self._matching_observables(conn, [info[row] for row in sorted(live)])

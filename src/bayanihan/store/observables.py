@@ -488,6 +488,18 @@ def drop_hits(conn: Connection, date_addeds: Sequence[int]) -> None:
         )
 
 
+def drop_hits_on(conn: Connection, observable_rows: Sequence[int]) -> None:
+    """Delete the hits raised on these observables (found through their postings)."""
+    m = _marker(conn)
+    for row in observable_rows:
+        for side in ("", "counterpart_"):
+            conn.exec_driver_sql(
+                f"DELETE FROM hits WHERE {side}observable_row = {m} AND {side}date_added IN "
+                f"(SELECT date_added FROM postings WHERE observable_row = {m})",
+                (row, row),
+            )
+
+
 def forget_versions(conn: Connection, date_addeds: Sequence[int]) -> None:
     """Before versions are deleted: their postings and hits go with them."""
     remove_postings(conn, date_addeds)

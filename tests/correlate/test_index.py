@@ -208,6 +208,7 @@ def test_a_value_on_too_many_objects_is_noise(db_url: str) -> None:
         for who in (orgs[2], region.ph_bank):
             region.submit(who, pattern_indicator("[domain-name:value = 'qzx-cdn.net']"))
         assert region.hits(region.ph) == []  # four objects now: above the threshold
+        assert region.sizes()["hits"] == 0  # and the hits it had raised are gone
         found = region.correlation.search(region.ph, "qzx-cdn.net")
         assert "more than the threshold of 3" in found["observables"][0]["noise"]
     finally:

@@ -35,7 +35,6 @@ from bayanihan.stix.timestamps import format_timestamp
 from bayanihan.store import observables as index_store
 from bayanihan.store import orgs as org_store
 from bayanihan.store.observables import HitQuery, HitRow, ObservableRecord
-from bayanihan.store.scope import ReadScope
 
 MAX_HITS = 1000
 
@@ -550,9 +549,12 @@ class Correlation:
     def _payload(
         self, hit_row: int, org: org_store.OrgRecord, orgs: dict[int, org_store.OrgRecord]
     ) -> dict[str, Any] | None:
-        scope = ReadScope(community=True, org_rows=frozenset({org.row_id}))
+        # the receiving organisation's own view, as the policy gives it to its readers
+        receiver = Principal(
+            org_row=org.row_id, org_identity=org.identity_id, org_name=org.name, role=Role.READER
+        )
         query = HitQuery(
-            scope=scope,
+            scope=read_scope(receiver),
             own_orgs=frozenset({org.row_id}),
             max_objects=self.correlator.max_objects,
             after=hit_row - 1,

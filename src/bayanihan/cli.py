@@ -15,6 +15,7 @@ from pathlib import Path
 
 from bayanihan import __version__
 from bayanihan.cli_correlate import add_commands as add_correlation_commands
+from bayanihan.cli_federation import add_commands as add_federation_commands
 from bayanihan.node import Node, NodeError
 from bayanihan.policy.principal import Principal
 from bayanihan.policy.roles import Role, parse_role
@@ -446,6 +447,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--port", type=int, default=8640, help="port shown in the instructions")
     demo.set_defaults(func=cmd_load_demo)
     add_correlation_commands(commands, _node)
+    add_federation_commands(commands, _node)
     return parser
 
 

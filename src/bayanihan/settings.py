@@ -90,6 +90,13 @@ class Settings(BaseSettings):
         default="none", description="SMTP transport security: none, starttls or tls."
     )
 
+    peer_connect_timeout: float = Field(
+        default=10.0, gt=0, description="Seconds `sync` waits to connect to a peer."
+    )
+    peer_read_timeout: float = Field(
+        default=60.0, gt=0, description="Seconds `sync` waits for each read from a peer."
+    )
+
     @classmethod
     def settings_customise_sources(
         cls,

@@ -430,3 +430,48 @@ deliveries = Table(
     Index("ix_deliveries_due", "state", "next_attempt"),
     sqlite_autoincrement=True,
 )
+
+# Peer nodes this node pulls from: a TAXII 2.1 discovery URL and our credentials there
+# (kept in clear: they are sent to the peer; the database is the node's secret store).
+peers = Table(
+    "peers",
+    metadata,
+    Column("row_id", Integer, primary_key=True, autoincrement=True),
+    Column("name", Text, nullable=False, unique=True),
+    Column("url", Text, nullable=False),
+    Column("auth", String(8), nullable=False),  # "key" | "basic"
+    Column("username", Text),
+    Column("secret", Text, nullable=False),
+    Column("ca_file", Text),
+    Column("allow_insecure", Boolean, nullable=False),
+    # the peer's node identity (identity_class system), pinned on the first pull
+    Column("node_identity", Text),
+    Column("node_org_row", Integer, ForeignKey("orgs.row_id")),
+    Column("created", BigInteger, nullable=False),
+    Column("last_attempt", BigInteger),
+    Column("last_success", BigInteger),
+    Column("last_error", Text),
+    Column("pulled", BigInteger, nullable=False),
+)
+
+# Where the last pull of each of a peer's collections stopped (X-TAXII-Date-Added-Last),
+# written in the transaction of the page it ends.
+peer_cursors = Table(
+    "peer_cursors",
+    metadata,
+    Column("peer_row", Integer, ForeignKey("peers.row_id", ondelete="CASCADE"), primary_key=True),
+    Column("collection_id", Text, primary_key=True),
+    Column("cursor", Text, nullable=False),
+    Column("cursor_micros", BigInteger, nullable=False),
+    Column("updated", BigInteger, nullable=False),
+)
+
+# The organisations a peer hosts (learned from its published identities): it may write
+# as them, at any TLP. An organisation is hosted by one peer at most.
+peer_orgs = Table(
+    "peer_orgs",
+    metadata,
+    Column("peer_row", Integer, ForeignKey("peers.row_id", ondelete="CASCADE"), nullable=False),
+    Column("org_row", Integer, ForeignKey("orgs.row_id"), primary_key=True),
+    Index("ix_peer_orgs_peer_row", "peer_row"),
+)

@@ -25,6 +25,7 @@ from bayanihan.policy.roles import Action, parse_role
 from bayanihan.stix.timestamps import TimestampError, format_timestamp, parse_timestamp
 from bayanihan.web.deps import CurrentPrincipal
 from bayanihan.web.rest_correlate import add_correlation_routes
+from bayanihan.web.rest_federation import add_federation_routes
 
 RoleName = Literal["admin", "org-admin", "analyst", "reader", "sync"]
 
@@ -562,6 +563,7 @@ def rest_app(node: Node) -> FastAPI:
         return PublicCollection(enabled=node.public_collection())
 
     add_correlation_routes(app, node)
+    add_federation_routes(app, node)
 
     @app.get("/docs", include_in_schema=False)
     def docs() -> HTMLResponse:

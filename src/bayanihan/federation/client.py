@@ -1,0 +1,229 @@
+"""A small TAXII 2.1 client over the standard library (``urllib.request`` and ``ssl``).
+
+httpx is only a development dependency, and a node must run on isolated networks
+with nothing beyond its own packages, so the client sending our credentials to
+peers is built on the standard library. It is deliberately strict:
+
+- credentials never travel over plain ``http://`` except to loopback, unless the
+  peer was added with ``--allow-insecure`` (checked for every URL, since a peer's
+  discovery document may point anywhere);
+- HTTPS always verifies the certificate, against the system store or the peer's
+  own CA bundle;
+- redirects are refused (urllib would carry the Authorization header along);
+- every request has a time-out for connecting and for each read, and a response
+  larger than ``max_bytes`` is refused, so a dead or lying peer costs time, not
+  memory.
+"""
+
+from __future__ import annotations
+
+import base64
+import ipaddress
+import json
+import socket
+import ssl
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode, urljoin, urlsplit
+
+TAXII_MEDIA_TYPE = "application/taxii+json;version=2.1"
+MAX_BODY = 256 * 1024 * 1024
+
+
+class PeerUnreachable(Exception):
+    """The peer could not be asked or gave an answer we cannot use; the message says why."""
+
+
+class InsecureUrl(ValueError):
+    """Credentials would be sent in clear to a host that is not this machine."""
+
+
+def is_loopback(host: str) -> bool:
+    host = host.strip("[]").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_url(url: str, *, allow_insecure: bool) -> str:
+    """The URL, when credentials may be sent to it; raises ValueError saying why not."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError as exc:
+        raise ValueError(f"not a usable URL: {url!r} ({exc})") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"a peer URL is http(s)://HOST/..., not {url!r}")
+    if parts.username or parts.password:
+        raise ValueError("put credentials in --key or --user/--password, not in the URL")
+    if parts.scheme == "http" and not allow_insecure and not is_loopback(parts.hostname):
+        raise InsecureUrl(
+            f"refusing to send credentials over plain http to {parts.hostname}: use https, "
+            "or --allow-insecure if this network is trusted"
+        )
+    return url
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str):  # type: ignore[no-untyped-def]
+        raise urllib.error.HTTPError(
+            req.full_url, code, f"redirected to {newurl}; redirects are not followed", headers, fp
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """A bearer key, or a user name and password for HTTP Basic."""
+
+    secret: str
+    username: str | None = None
+
+    def header(self) -> str:
+        if self.username is None:
+            return f"Bearer {self.secret}"
+        pair = f"{self.username}:{self.secret}".encode()
+        return "Basic " + base64.b64encode(pair).decode("ascii")
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    document: dict[str, Any]
+    headers: dict[str, str]  # lower-case names
+
+
+class TaxiiClient:
+    """Requests to one peer, with its credentials, CA bundle and time-outs."""
+
+    def __init__(
+        self,
+        credentials: Credentials,
+        *,
+        ca_file: str | None = None,
+        allow_insecure: bool = False,
+        connect_timeout: float = 10.0,
+        read_timeout: float = 60.0,
+        max_bytes: int = MAX_BODY,
+    ) -> None:
+        self.credentials = credentials
+        self.allow_insecure = allow_insecure
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
+        self.max_bytes = max_bytes
+        try:
+            context = ssl.create_default_context(cafile=ca_file)
+        except (OSError, ssl.SSLError) as exc:
+            raise PeerUnreachable(f"cannot load the CA bundle {ca_file}: {exc}") from None
+        self._opener = urllib.request.build_opener(
+            _NoRedirect(), urllib.request.HTTPSHandler(context=context)
+        )
+
+    def get(self, url: str, params: dict[str, str] | None = None) -> Response:
+        """GET a TAXII resource as JSON; raises PeerUnreachable saying what went wrong."""
+        try:
+            check_url(url, allow_insecure=self.allow_insecure)
+        except ValueError as exc:
+            raise PeerUnreachable(str(exc)) from None
+        if params:
+            url = f"{url}{'&' if '?' in url else '?'}{urlencode(params)}"
+        request = urllib.request.Request(
+            url,
+            headers={"Accept": TAXII_MEDIA_TYPE, "Authorization": self.credentials.header()},
+        )
+        try:
+            # the time-out covers the connection; it is then set again for the reads
+            with self._opener.open(request, timeout=self.connect_timeout) as answer:
+                _set_read_timeout(answer, self.read_timeout)
+                body = answer.read(self.max_bytes + 1)
+                headers = {k.lower(): v for k, v in answer.headers.items()}
+        except urllib.error.HTTPError as exc:
+            raise PeerUnreachable(f"{url}: HTTP {exc.code} {_reason(exc)}") from None
+        except urllib.error.URLError as exc:
+            raise PeerUnreachable(f"{url}: {_describe(exc.reason)}") from None
+        except TimeoutError as exc:
+            raise PeerUnreachable(f"{url}: timed out ({exc})") from None
+        except (OSError, ValueError) as exc:
+            raise PeerUnreachable(f"{url}: {exc}") from None
+        if len(body) > self.max_bytes:
+            raise PeerUnreachable(f"{url}: the answer is larger than {self.max_bytes} bytes")
+        try:
+            document = json.loads(body) if body else {}
+        except ValueError:
+            raise PeerUnreachable(f"{url}: the answer is not JSON") from None
+        if not isinstance(document, dict):
+            raise PeerUnreachable(f"{url}: the answer is not a TAXII resource (a JSON object)")
+        return Response(document=document, headers=headers)
+
+    # -- TAXII resources ----------------------------------------------------------------
+
+    def api_root_of(self, discovery_url: str) -> str:
+        """The peer's default API root: ``default``, else the first of ``api_roots``."""
+        found = self.get(discovery_url).document
+        root = found.get("default")
+        if not isinstance(root, str):
+            roots = found.get("api_roots")
+            if not isinstance(roots, list) or not roots or not isinstance(roots[0], str):
+                raise PeerUnreachable(f"{discovery_url}: the discovery document names no API root")
+            root = roots[0]
+        root = urljoin(discovery_url, root)
+        return root if root.endswith("/") else root + "/"
+
+    def readable_collections(self, api_root: str) -> list[str]:
+        """Ids of the collections our key may read."""
+        found = self.get(urljoin(api_root, "collections/")).document
+        collections = found.get("collections", [])
+        if not isinstance(collections, list):
+            raise PeerUnreachable(f"{api_root}collections/: 'collections' is not a list")
+        return [
+            str(c["id"])
+            for c in collections
+            if isinstance(c, dict) and c.get("can_read") is True and isinstance(c.get("id"), str)
+        ]
+
+    def objects_page(
+        self, api_root: str, collection_id: str, *, added_after: str | None, next_token: str | None
+    ) -> Response:
+        params = {"limit": "1000"}
+        if added_after:
+            params["added_after"] = added_after
+        if next_token:
+            params["next"] = next_token
+        return self.get(urljoin(api_root, f"collections/{collection_id}/objects/"), params)
+
+
+def _set_read_timeout(answer: Any, seconds: float) -> None:
+    """Give the open socket its read time-out (urllib uses one value for both)."""
+    raw = getattr(getattr(answer, "fp", None), "raw", None)
+    sock = getattr(raw, "_sock", None)
+    if isinstance(sock, socket.socket):
+        sock.settimeout(seconds)
+
+
+def _reason(exc: urllib.error.HTTPError) -> str:
+    """The status line, plus the TAXII error title a server sent."""
+    detail = exc.reason if isinstance(exc.reason, str) else ""
+    try:
+        body = json.loads(exc.read(65536) or b"{}")
+        if isinstance(body, dict) and isinstance(body.get("title"), str):
+            detail = f"{detail}: {body['title']}" if detail else body["title"]
+            if isinstance(body.get("description"), str):
+                detail += f" ({body['description']})"
+    except (ValueError, OSError):
+        pass
+    return detail
+
+
+def _describe(reason: object) -> str:
+    if isinstance(reason, ssl.SSLCertVerificationError):
+        return f"TLS certificate not trusted: {reason.verify_message} (see --ca-file)"
+    if isinstance(reason, ssl.SSLError):
+        return f"TLS error: {reason}"
+    if isinstance(reason, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(reason, TimeoutError):
+        return "timed out"
+    return str(reason)

@@ -1,0 +1,61 @@
+"""REST routes of federation: peers and sync rounds, for the node administrator.
+
+Thin, like the rest of /api/v1: ``Federation`` checks rights and input; no route
+ever returns a peer's key or password.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Query, Response
+from pydantic import BaseModel, Field
+
+from bayanihan.federation import Federation
+from bayanihan.node import Node
+from bayanihan.web.deps import CurrentPrincipal
+
+
+class PeerCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=64)
+    url: str = Field(min_length=8, max_length=2000, description="the peer's TAXII discovery URL")
+    key: str | None = Field(default=None, description="our API key there (bearer)")
+    username: str | None = Field(default=None, description="HTTP Basic user (with password)")
+    password: str | None = Field(default=None, description="HTTP Basic password")
+    ca_file: str | None = Field(default=None, description="PEM CA bundle path on this node")
+    allow_insecure: bool = Field(
+        default=False, description="allow credentials over plain http to a non-loopback host"
+    )
+
+
+def add_federation_routes(app: FastAPI, node: Node) -> None:
+    federation = Federation(node)
+
+    @app.get("/peers", summary="Peer nodes: state, lag, objects pulled, orgs hosted")
+    def list_peers(who: CurrentPrincipal) -> list[dict[str, Any]]:
+        return [view.as_dict() for view in federation.peers(who)]
+
+    @app.post("/peers", status_code=201, summary="Record a peer (no network call)")
+    def add_peer(who: CurrentPrincipal, body: PeerCreate) -> dict[str, Any]:
+        view = federation.add_peer(
+            body.name,
+            url=body.url,
+            key=body.key,
+            username=body.username,
+            password=body.password,
+            ca_file=body.ca_file,
+            allow_insecure=body.allow_insecure,
+            by=who,
+        )
+        return view.as_dict()
+
+    @app.delete("/peers/{name}", status_code=204, summary="Forget a peer")
+    def remove_peer(who: CurrentPrincipal, name: str) -> Response:
+        federation.remove_peer(name, by=who)
+        return Response(status_code=204)
+
+    @app.post("/sync", summary="One pull round with every peer (or ?peer=NAME)")
+    def sync(
+        who: CurrentPrincipal, peer: str | None = Query(default=None, max_length=64)
+    ) -> list[dict[str, Any]]:
+        return [result.as_dict() for result in federation.sync(peer, by=who)]

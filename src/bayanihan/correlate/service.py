@@ -80,6 +80,8 @@ class Correlation:
     def _hit_views(
         self, rows: Sequence[HitRow], orgs: dict[int, org_store.OrgRecord]
     ) -> tuple[list[dict[str, Any]], list[tuple[str, str]]]:
+        if not rows:
+            return [], []
         with self.node.store.read() as conn:
             meta = index_store.object_meta(
                 conn, {d for h in rows for d in (h.date_added, h.counterpart_date_added)}
@@ -197,15 +199,19 @@ class Correlation:
             meta = index_store.object_meta(
                 conn, {p.date_added for p in (*postings, *related_postings)}
             )
-            hit_rows = index_store.list_hits(
-                conn,
-                HitQuery(
-                    scope=scope,
-                    own_orgs=None,
-                    max_objects=self.correlator.max_objects,
-                    date_addeds=frozenset(p.date_added for p in postings),
-                    limit=limit,
-                ),
+            hit_rows = (
+                index_store.list_hits(
+                    conn,
+                    HitQuery(
+                        scope=scope,
+                        own_orgs=None,
+                        max_objects=self.correlator.max_objects,
+                        date_addeds=frozenset(p.date_added for p in postings),
+                        limit=limit,
+                    ),
+                )
+                if postings
+                else []
             )
         # observables only reach the answer through an object the caller may see
         shown = {p.observable_row for p in postings}

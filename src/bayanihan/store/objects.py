@@ -442,10 +442,14 @@ def _audience_visible(scope: ReadScope, table: Any) -> ColumnElement[bool]:
     return condition
 
 
+# Built once: an alias makes a proxy of every column, which costs more than the query.
+_ENDPOINT = objects.alias("endpoint")
+_REFS = object_refs.alias("refs")
+
+
 def _endpoints_visible(scope: ReadScope, table: Any) -> ColumnElement[bool]:
     """For a relationship or sighting: every object it points at has a visible version."""
-    endpoint = objects.alias("endpoint")
-    refs = object_refs.alias("refs")
+    endpoint, refs = _ENDPOINT, _REFS
     hidden_endpoint = (
         select(refs.c.ref_id)
         .where(

@@ -562,14 +562,20 @@ _HIT_COLUMNS = (
 )
 
 
+# Built once (an alias proxies every column: building them per query costs more than it).
+_HIT_ALIASES = (
+    objects.alias("own_obj"),
+    objects.alias("other_obj"),
+    observables.alias("own_obs"),
+    observables.alias("other_obs"),
+)
+
+
 def _hit_branch(query: HitQuery, *, flipped: bool) -> Any:
     """Hits whose (flipped: counterpart) side is the viewer's, the other side visible."""
     mine = "counterpart_" if flipped else ""
     theirs = "" if flipped else "counterpart_"
-    own_obj = objects.alias("own_obj")
-    other_obj = objects.alias("other_obj")
-    own_obs = observables.alias("own_obs")
-    other_obs = observables.alias("other_obs")
+    own_obj, other_obj, own_obs, other_obs = _HIT_ALIASES
     col = hits.c
     own_date, own_org, own_ob = (
         col[f"{mine}date_added"],

@@ -1,4 +1,4 @@
-"""``bayanihan peer add|list|remove`` and ``bayanihan sync``: federation from the shell.
+"""``bayanihan peer add|list|outbox|remove`` and ``bayanihan sync``: federation from the shell.
 
 The CLI operator holds the database, so these act as the node administrator.
 Secrets given to ``peer add`` are stored for talking to the peer and never printed.
@@ -40,6 +40,7 @@ def _cmd_add(make: NodeFactory, args: argparse.Namespace) -> int:
         password=args.password,
         ca_file=args.ca_file,
         allow_insecure=args.allow_insecure,
+        push_collection=args.push_collection,
     )
     how = "bearer key" if view.auth == "key" else f"HTTP Basic as {view.username}"
     print(f"peer {view.name} added: {view.url} ({how}); run `bayanihan sync` to pull")
@@ -62,6 +63,29 @@ def _cmd_list(make: NodeFactory, args: argparse.Namespace) -> int:
         print(f"  last error:   {v.last_error or '-'}")
         print(f"  objects pulled: {v.pulled}")
         print(f"  orgs: {', '.join(v.orgs) if v.orgs else '(none learned yet)'}")
+        print(
+            f"  last push success: {d['last_push_success'] or 'never'}  objects pushed: {v.pushed}"
+        )
+        print(f"  last push error: {v.last_push_error or '-'}")
+        print(f"  outbox: {v.push_pending} pending, {v.push_failed} refused by the peer")
+    return 0
+
+
+def _cmd_outbox(make: NodeFactory, args: argparse.Namespace) -> int:
+    entries = Federation(make(args)).outbox(args.name)
+    if args.json:
+        json.dump([e.as_dict() for e in entries], sys.stdout, indent=2, ensure_ascii=False)
+        print()
+        return 0
+    if not entries:
+        print(f"nothing waiting for {args.name} and nothing refused")
+        return 0
+    for e in entries:
+        d = e.as_dict()
+        due = f", next attempt {d['next_attempt']}" if e.state == "pending" else ""
+        print(f"{e.object_id} {d['version']}  {e.state}, {e.attempts} attempt(s){due}")
+        if e.last_error:
+            print(f"  {e.last_error}")
     return 0
 
 
@@ -72,7 +96,9 @@ def _cmd_remove(make: NodeFactory, args: argparse.Namespace) -> int:
 
 
 def _cmd_sync(make: NodeFactory, args: argparse.Namespace) -> int:
-    results = Federation(make(args)).sync(args.peer)
+    results = Federation(make(args)).sync(
+        args.peer, pull=not args.push_only, push=not args.pull_only
+    )
     if args.json:
         json.dump([r.as_dict() for r in results], sys.stdout, indent=2, ensure_ascii=False)
         print()
@@ -80,16 +106,29 @@ def _cmd_sync(make: NodeFactory, args: argparse.Namespace) -> int:
         print("no peers to sync with (add one with `bayanihan peer add`)")
     failed = 0
     for r in results:
-        if not args.json:
+        pulled, pushed = r.pull, r.push
+        if not args.json and pulled is not None:
             print(
-                f"{r.peer}: {r.stored} stored, {r.duplicate} duplicate, {r.rejected} rejected, "
-                f"{r.skipped} skipped ({r.collections} collection(s))"
+                f"{r.peer}: {pulled.stored} stored, {pulled.duplicate} duplicate, "
+                f"{pulled.rejected} rejected, {pulled.skipped} skipped "
+                f"({pulled.collections} collection(s))"
             )
-            for reason, count in r.reasons.most_common(5):
+            for reason, count in pulled.reasons.most_common(5):
                 print(f"  rejected {count}: {reason}")
-        if r.error is not None:
+        if not args.json and pushed is not None:
+            print(
+                f"{r.peer}: pushed {pushed.sent} ({pushed.accepted} accepted, "
+                f"{pushed.refused} refused, {pushed.pending} pending), "
+                f"{pushed.waiting} waiting in the outbox"
+            )
+            for reason, count in pushed.reasons.most_common(5):
+                print(f"  refused {count}: {reason}")
+        if pulled is not None and pulled.error is not None:
+            print(f"error: peer {r.peer} failed: {pulled.error}", file=sys.stderr)
+        if pushed is not None and pushed.error is not None:
+            print(f"error: push to peer {r.peer} failed: {pushed.error}", file=sys.stderr)
+        if not r.ok:
             failed += 1
-            print(f"error: peer {r.peer} failed: {r.error}", file=sys.stderr)
     return 1 if failed else 0
 
 
@@ -99,9 +138,9 @@ def add_commands(commands: Any, make: NodeFactory) -> None:
     def bind(parser: argparse.ArgumentParser, func: Callable[..., int]) -> None:
         parser.set_defaults(func=lambda args: func(make, args))
 
-    peer = commands.add_parser("peer", help="peer nodes this node pulls from").add_subparsers(
-        dest="peer_command", required=True, metavar="ACTION"
-    )
+    peer = commands.add_parser(
+        "peer", help="peer nodes this node pulls from and pushes to"
+    ).add_subparsers(dest="peer_command", required=True, metavar="ACTION")
     add = peer.add_parser("add", help="record a peer by its TAXII discovery URL (no network)")
     add.add_argument("name", help="a short name: letters, digits, '.', '_', '-'")
     add.add_argument("--url", required=True, help="the peer's TAXII 2.1 discovery URL")
@@ -114,15 +153,27 @@ def add_commands(commands: Any, make: NodeFactory) -> None:
         action="store_true",
         help="allow sending credentials over plain http to a host other than this machine",
     )
+    add.add_argument(
+        "--push-collection",
+        metavar="ID",
+        help="the peer's collection to push to (default: the first our key may write to)",
+    )
     bind(add, _cmd_add)
     listing = peer.add_parser("list", help="peers, their state and the orgs they host")
     listing.add_argument("--json", action="store_true", help="print the list as JSON")
     bind(listing, _cmd_list)
+    box = peer.add_parser("outbox", help="objects waiting to be pushed to a peer, or refused")
+    box.add_argument("name")
+    box.add_argument("--json", action="store_true", help="print the entries as JSON")
+    bind(box, _cmd_outbox)
     remove = peer.add_parser("remove", help="forget a peer")
     remove.add_argument("name")
     bind(remove, _cmd_remove)
 
-    sync = commands.add_parser("sync", help="one pull round with every peer (or one)")
+    sync = commands.add_parser("sync", help="one round with every peer (or one): pull, then push")
     sync.add_argument("--peer", help="only this peer")
+    only = sync.add_mutually_exclusive_group()
+    only.add_argument("--pull-only", action="store_true", help="pull, do not push")
+    only.add_argument("--push-only", action="store_true", help="push, do not pull")
     sync.add_argument("--json", action="store_true", help="print the results as JSON")
     bind(sync, _cmd_sync)

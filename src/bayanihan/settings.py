@@ -96,6 +96,24 @@ class Settings(BaseSettings):
     peer_read_timeout: float = Field(
         default=60.0, gt=0, description="Seconds `sync` waits for each read from a peer."
     )
+    push_batch_size: int = Field(
+        default=100, ge=1, description="Objects per TAXII envelope pushed to a peer."
+    )
+    push_retry_base: float = Field(
+        default=30.0,
+        gt=0,
+        description="Seconds before the first retry of a push the peer could not take; "
+        "each further failure doubles it.",
+    )
+    push_retry_max: float = Field(
+        default=6 * 3600.0, gt=0, description="Longest wait, in seconds, between push retries."
+    )
+    push_status_polls: int = Field(
+        default=3,
+        ge=0,
+        description="Times a push follows a pending TAXII status (a second apart) before "
+        "leaving it for the next round.",
+    )
 
     @classmethod
     def settings_customise_sources(

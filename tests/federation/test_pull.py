@@ -118,7 +118,7 @@ def test_pull_brings_what_the_policy_lets_our_org_see(pair: Pair) -> None:
     federation = Federation(a)
     with ThreadServer(b) as server:
         federation.add_peer("B", url=server.url + "/taxii2/", key=pair.sync_key)
-        [result] = federation.sync()
+        [result] = federation.pull()
         assert result.ok, result.error
         held = pair.held()
         assert held[green["id"]] == ("VN Police", "peer:B")
@@ -146,7 +146,7 @@ def test_pull_brings_what_the_policy_lets_our_org_see(pair: Pair) -> None:
             peer = peer_store.peer_by_name(conn, "B")
             assert peer is not None
             before = peer_store.cursors(conn, peer.row_id)
-        [again] = federation.sync()
+        [again] = federation.pull()
         assert again.ok and again.stored == 0
         with a.store.read() as conn:
             assert peer_store.cursors(conn, peer.row_id) == before
@@ -156,7 +156,7 @@ def test_pull_brings_what_the_policy_lets_our_org_see(pair: Pair) -> None:
         submit(b, "VN Police", later)
         revoked = {**green, "modified": stamp(2), "revoked": True}
         submit(b, "VN Police", revoked)
-        [third] = federation.sync()
+        [third] = federation.pull()
         assert third.ok and third.stored == 2, third
         assert pair.held()[later["id"]] == ("VN Police", "peer:B")
         assert pair.latest_body_revoked(green["id"])
@@ -176,7 +176,7 @@ def test_two_pulls_at_once_store_each_version_once(pair: Pair) -> None:
         results: list[Any] = []
 
         def run() -> None:
-            results.extend(Federation(pair.a).sync("B"))
+            results.extend(Federation(pair.a).pull("B"))
 
         threads = [threading.Thread(target=run) for _ in range(2)]
         for thread in threads:
@@ -193,7 +193,7 @@ def test_two_pulls_at_once_store_each_version_once(pair: Pair) -> None:
         stored = sum(r.stored for r in results)
         [view] = federation.peers()
         assert view.pulled == stored
-        [later] = federation.sync()
+        [later] = federation.pull()
         assert later.stored == 0
 
 
@@ -204,7 +204,7 @@ def test_an_unreachable_peer_fails_alone(pair: Pair) -> None:
     federation.add_peer("down", url=down, key="bay_whatever")  # recorded though it is down
     with ThreadServer(pair.b) as server:
         federation.add_peer("B", url=server.url + "/taxii2/", key=pair.sync_key)
-        results = {r.peer: r for r in federation.sync()}
+        results = {r.peer: r for r in federation.pull()}
     assert results["B"].ok and results["B"].stored > 0
     assert not results["down"].ok
     assert "connection refused" in str(results["down"].error)
@@ -217,7 +217,7 @@ def test_bad_credentials_are_reported(pair: Pair) -> None:
     federation = Federation(pair.a)
     with ThreadServer(pair.b) as server:
         federation.add_peer("B", url=server.url + "/taxii2/", key="bay_not-a-key")
-        [result] = federation.sync()
+        [result] = federation.pull()
     assert not result.ok
     assert "401" in str(result.error)
     assert not any(origin.endswith(":B") for _, origin in pair.held().values())
@@ -244,7 +244,7 @@ def test_https_verifies_the_peer_certificate(
         url = server.url + "/taxii2/"
         federation.add_peer("trusted", url=url, key=pair.sync_key, ca_file=str(ca_file))
         federation.add_peer("untrusted", url=url, key=pair.sync_key)
-        results = {r.peer: r for r in federation.sync()}
+        results = {r.peer: r for r in federation.pull()}
     assert results["trusted"].ok and results["trusted"].stored > 0
     assert not results["untrusted"].ok
     assert "certificate" in str(results["untrusted"].error)

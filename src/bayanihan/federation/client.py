@@ -33,7 +33,22 @@ MAX_BODY = 256 * 1024 * 1024
 
 
 class PeerUnreachable(Exception):
-    """The peer could not be asked or gave an answer we cannot use; the message says why."""
+    """The peer could not be asked or gave an answer we cannot use; the message says why.
+
+    ``status`` is the HTTP status when the peer answered with an error.
+    """
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+    @property
+    def permanent(self) -> bool:
+        """The peer refused the request itself (a 4xx other than 408 Request Timeout and
+        429 Too Many Requests): sending the same again cannot help."""
+        return (
+            self.status is not None and 400 <= self.status < 500 and self.status not in (408, 429)
+        )
 
 
 class InsecureUrl(ValueError):
@@ -124,15 +139,24 @@ class TaxiiClient:
 
     def get(self, url: str, params: dict[str, str] | None = None) -> Response:
         """GET a TAXII resource as JSON; raises PeerUnreachable saying what went wrong."""
+        if params:
+            url = f"{url}{'&' if '?' in url else '?'}{urlencode(params)}"
+        return self._request(url)
+
+    def post(self, url: str, body: bytes) -> Response:
+        """POST a TAXII envelope; the answer (a status resource) as JSON."""
+        return self._request(url, body)
+
+    def _request(self, url: str, body: bytes | None = None) -> Response:
         try:
             check_url(url, allow_insecure=self.allow_insecure)
         except ValueError as exc:
             raise PeerUnreachable(str(exc)) from None
-        if params:
-            url = f"{url}{'&' if '?' in url else '?'}{urlencode(params)}"
+        headers = {"Accept": TAXII_MEDIA_TYPE, "Authorization": self.credentials.header()}
+        if body is not None:
+            headers["Content-Type"] = TAXII_MEDIA_TYPE
         request = urllib.request.Request(
-            url,
-            headers={"Accept": TAXII_MEDIA_TYPE, "Authorization": self.credentials.header()},
+            url, data=body, headers=headers, method="GET" if body is None else "POST"
         )
         try:
             # the time-out covers the connection; it is then set again for the reads
@@ -141,7 +165,9 @@ class TaxiiClient:
                 body = answer.read(self.max_bytes + 1)
                 headers = {k.lower(): v for k, v in answer.headers.items()}
         except urllib.error.HTTPError as exc:
-            raise PeerUnreachable(f"{url}: HTTP {exc.code} {_reason(exc)}") from None
+            raise PeerUnreachable(
+                f"{url}: HTTP {exc.code} {_reason(exc)}", status=exc.code
+            ) from None
         except urllib.error.URLError as exc:
             raise PeerUnreachable(f"{url}: {_describe(exc.reason)}") from None
         except TimeoutError as exc:
@@ -183,6 +209,30 @@ class TaxiiClient:
             for c in collections
             if isinstance(c, dict) and c.get("can_read") is True and isinstance(c.get("id"), str)
         ]
+
+    def api_root_limit(self, api_root: str) -> int | None:
+        """The largest request body the API root accepts (``max_content_length``), if said."""
+        found = self.get(api_root).document.get("max_content_length")
+        return (
+            found if isinstance(found, int) and not isinstance(found, bool) and found > 0 else None
+        )
+
+    def writable_collection(self, api_root: str) -> str | None:
+        """The first collection our key may write to, or None."""
+        found = self.get(urljoin(api_root, "collections/")).document
+        collections = found.get("collections", [])
+        if not isinstance(collections, list):
+            raise PeerUnreachable(f"{api_root}collections/: 'collections' is not a list")
+        for c in collections:
+            if isinstance(c, dict) and c.get("can_write") is True and isinstance(c.get("id"), str):
+                return str(c["id"])
+        return None
+
+    def add_objects(self, api_root: str, collection_id: str, envelope: bytes) -> Response:
+        return self.post(urljoin(api_root, f"collections/{collection_id}/objects/"), envelope)
+
+    def status(self, api_root: str, status_id: str) -> Response:
+        return self.get(urljoin(api_root, f"status/{status_id}/"))
 
     def objects_page(
         self, api_root: str, collection_id: str, *, added_after: str | None, next_token: str | None

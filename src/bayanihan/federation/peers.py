@@ -1,4 +1,4 @@
-"""Peers: the remote nodes this node pulls from, and the sync round over them.
+"""Peers: the remote nodes this node pulls from and pushes to, and the sync round over them.
 
 The CLI and the REST API both call ``Federation``; it checks the caller's rights
 (node administrators only), validates input before anything is written, and
@@ -13,6 +13,7 @@ from typing import Any
 
 from bayanihan.federation.client import check_url
 from bayanihan.federation.pull import PullResult, pull_peer
+from bayanihan.federation.push import PushResult, push_peer
 from bayanihan.node import Node, NodeError, NotFound, require
 from bayanihan.policy.principal import Principal
 from bayanihan.policy.roles import Action
@@ -20,6 +21,13 @@ from bayanihan.stix.timestamps import format_timestamp
 from bayanihan.store import peers as peer_store
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+# a TAXII collection id goes into a URL path: one plain segment
+_COLLECTION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._~-]{0,127}$")
+OUTBOX_STATES = (peer_store.PENDING, peer_store.SENT, peer_store.FAILED)
+
+
+def _stamp(value: int | None) -> str | None:
+    return None if value is None else format_timestamp(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,11 +47,16 @@ class PeerView:
     lag: float | None  # seconds since the last successful round; None: never
     pulled: int
     orgs: list[str] = field(default_factory=list)
+    push_collection: str | None = None  # None: the peer's first writable collection
+    push_pending: int = 0  # outbox entries still to go (pending, or awaiting a status)
+    push_failed: int = 0  # refused by the peer for good
+    pushed: int = 0
+    last_push_attempt: int | None = None
+    last_push_success: int | None = None
+    last_push_error: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        def stamp(value: int | None) -> str | None:
-            return None if value is None else format_timestamp(value)
-
+        stamp = _stamp
         return {
             "name": self.name,
             "url": self.url,
@@ -58,6 +71,60 @@ class PeerView:
             "lag_seconds": self.lag,
             "objects_pulled": self.pulled,
             "orgs": self.orgs,
+            "push_collection": self.push_collection,
+            "push_pending": self.push_pending,
+            "push_failed": self.push_failed,
+            "objects_pushed": self.pushed,
+            "last_push_attempt": stamp(self.last_push_attempt),
+            "last_push_success": stamp(self.last_push_success),
+            "last_push_error": self.last_push_error,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxView:
+    """One outbox entry: an object version on its way to a peer."""
+
+    object_id: str
+    version: int
+    state: str
+    attempts: int
+    queued: int
+    next_attempt: int
+    last_error: str | None
+    status_id: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "object_id": self.object_id,
+            "version": _stamp(self.version),
+            "state": self.state,
+            "attempts": self.attempts,
+            "queued": _stamp(self.queued),
+            "next_attempt": _stamp(self.next_attempt),
+            "last_error": self.last_error,
+            "status_id": self.status_id,
+        }
+
+
+@dataclass(slots=True)
+class SyncResult:
+    """One peer's sync round: the pull, then the push (either may be left out)."""
+
+    peer: str
+    pull: PullResult | None = None
+    push: PushResult | None = None
+
+    @property
+    def ok(self) -> bool:
+        return all(part.ok for part in (self.pull, self.push) if part is not None)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "peer": self.peer,
+            "ok": self.ok,
+            "pull": None if self.pull is None else self.pull.as_dict(),
+            "push": None if self.push is None else self.push.as_dict(),
         }
 
 
@@ -81,9 +148,12 @@ class Federation:
         password: str | None = None,
         ca_file: str | None = None,
         allow_insecure: bool = False,
+        push_collection: str | None = None,
         by: Principal | None = None,
     ) -> PeerView:
-        """Record a peer; no network call, so a peer that is down can be added."""
+        """Record a peer; no network call, so a peer that is down can be added.
+        ``push_collection`` names the peer's collection to push to (default: the first
+        our key may write to)."""
         _admin(by, "add peers")
         self.node.require_initialised()
         name = name.strip()
@@ -108,6 +178,10 @@ class Federation:
             raise NodeError("HTTP Basic needs both --user and --password")
         if key is not None and not key.strip():
             raise NodeError("--key may not be empty")
+        if push_collection is not None:
+            push_collection = push_collection.strip()
+            if not _COLLECTION.match(push_collection):
+                raise NodeError(f"--push-collection {push_collection!r} is not a collection id")
         if ca_file is not None:
             from pathlib import Path
 
@@ -128,8 +202,12 @@ class Federation:
                 allow_insecure=allow_insecure,
                 created=self.node.clock(),
             )
+            if push_collection is not None:
+                peer_store.set_push_collection(
+                    conn, peer_row=record.row_id, collection_id=push_collection
+                )
             self.node.audit(conn, by, "peer.add", detail=f"{name} {url}")
-        return self._view(record, [])
+        return self.peer(name, by)
 
     def peers(self, by: Principal | None = None) -> list[PeerView]:
         _admin(by, "list peers")
@@ -137,10 +215,15 @@ class Federation:
         with self.node.store.read() as conn:
             records = peer_store.list_peers(conn)
             hosted = peer_store.hosted_orgs(conn)
+            states = peer_store.push_states(conn)
+            counts = peer_store.outbox_counts(conn)
         names: dict[int, list[str]] = {}
         for org in hosted:
             names.setdefault(org.peer_row, []).append(org.name)
-        return [self._view(r, names.get(r.row_id, [])) for r in records]
+        return [
+            self._view(r, names.get(r.row_id, []), states.get(r.row_id), counts.get(r.row_id, {}))
+            for r in records
+        ]
 
     def peer(self, name: str, by: Principal | None = None) -> PeerView:
         for view in self.peers(by):
@@ -159,20 +242,88 @@ class Federation:
             peer_store.remove_peer(conn, record.row_id)
             self.node.audit(conn, by, "peer.remove", detail=name)
 
-    def sync(self, name: str | None = None, *, by: Principal | None = None) -> list[PullResult]:
-        """One pull round: one attempt per peer (or the one named); a failing peer
-        does not stop the others. Each result says how it went."""
-        _admin(by, "run sync rounds")
-        self.node.require_initialised()
+    def _records(self, name: str | None) -> list[peer_store.PeerRecord]:
         with self.node.store.read() as conn:
             records = peer_store.list_peers(conn)
         if name is not None:
             records = [r for r in records if r.name == name]
             if not records:
                 raise NotFound(f"no peer named {name!r} (see `bayanihan peer list`)")
-        return [pull_peer(self.node, record) for record in records]
+        return records
 
-    def _view(self, record: peer_store.PeerRecord, orgs: list[str]) -> PeerView:
+    def pull(self, name: str | None = None, *, by: Principal | None = None) -> list[PullResult]:
+        """One pull round: one attempt per peer (or the one named); a failing peer
+        does not stop the others. Each result says how it went."""
+        _admin(by, "run sync rounds")
+        self.node.require_initialised()
+        return [pull_peer(self.node, record) for record in self._records(name)]
+
+    def push(self, name: str | None = None, *, by: Principal | None = None) -> list[PushResult]:
+        """One push round: fill each peer's outbox, then send what is due."""
+        _admin(by, "run sync rounds")
+        self.node.require_initialised()
+        return [push_peer(self.node, record) for record in self._records(name)]
+
+    def sync(
+        self,
+        name: str | None = None,
+        *,
+        pull: bool = True,
+        push: bool = True,
+        by: Principal | None = None,
+    ) -> list[SyncResult]:
+        """One round per peer: pull (which learns the orgs it hosts), then push. A peer
+        that cannot be pulled from is still pushed to: its outbox fills either way."""
+        _admin(by, "run sync rounds")
+        self.node.require_initialised()
+        if not pull and not push:
+            raise NodeError("a sync round pulls, pushes or both")
+        results = []
+        for record in self._records(name):
+            result = SyncResult(peer=record.name)
+            if pull:
+                result.pull = pull_peer(self.node, record)
+            if push:
+                result.push = push_peer(self.node, record)
+            results.append(result)
+        return results
+
+    def outbox(
+        self,
+        name: str,
+        *,
+        states: tuple[str, ...] = OUTBOX_STATES,
+        limit: int = 1000,
+        by: Principal | None = None,
+    ) -> list[OutboxView]:
+        """A peer's outbox entries in those states (by default what is still to go, and
+        what the peer refused), oldest first."""
+        _admin(by, "read a peer's outbox")
+        self.node.require_initialised()
+        [record] = self._records(name)
+        with self.node.store.read() as conn:
+            entries = peer_store.outbox(conn, peer_row=record.row_id, states=states, limit=limit)
+        return [
+            OutboxView(
+                object_id=e.object_id,
+                version=e.version,
+                state=e.state,
+                attempts=e.attempts,
+                queued=e.created,
+                next_attempt=e.next_attempt,
+                last_error=e.last_error,
+                status_id=e.status_id,
+            )
+            for e in entries
+        ]
+
+    def _view(
+        self,
+        record: peer_store.PeerRecord,
+        orgs: list[str],
+        push: peer_store.PushState | None,
+        counts: dict[str, int],
+    ) -> PeerView:
         lag = None
         if record.last_success is not None:
             lag = max(0.0, (self.node.clock() - record.last_success) / 1_000_000)
@@ -190,4 +341,11 @@ class Federation:
             lag=lag,
             pulled=record.pulled,
             orgs=orgs,
+            push_collection=push.collection_id if push else None,
+            push_pending=counts.get(peer_store.PENDING, 0) + counts.get(peer_store.SENT, 0),
+            push_failed=counts.get(peer_store.FAILED, 0),
+            pushed=push.pushed if push else 0,
+            last_push_attempt=push.last_attempt if push else None,
+            last_push_success=push.last_success if push else None,
+            last_push_error=push.last_error if push else None,
         )

@@ -6,12 +6,14 @@ queries filter in the database and paging counts stay right.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from bayanihan.policy.principal import Principal
 from bayanihan.policy.roles import Action
 from bayanihan.policy.tlp import Tlp
 from bayanihan.store.scope import Audience, ReadScope
 
-__all__ = ["PUBLIC_SCOPE", "ReadScope", "may_see", "read_scope"]
+__all__ = ["PUBLIC_SCOPE", "ReadScope", "may_see", "peer_scope", "read_scope"]
 
 # Anyone, without a key, through the public collection: TLP:CLEAR only.
 PUBLIC_SCOPE = ReadScope(community=True, clear_only=True)
@@ -24,6 +26,21 @@ def read_scope(principal: Principal) -> ReadScope:
     return ReadScope(
         community=True, org_rows=frozenset({principal.org_row}), user_row=principal.user_row
     )
+
+
+def peer_scope(org_rows: Iterable[int]) -> ReadScope:
+    """What may be sent to a peer node hosting the organisations ``org_rows``.
+
+    The union of what those organisations may see here, which is also DESIGN §4's
+    "may leave the node to" column: CLEAR and GREEN (audience: the whole community) go
+    to every peer; AMBER, AMBER+STRICT and RED only to a peer hosting an organisation
+    of the object's audience (AMBER's audience already holds the constituents).
+    A peer hosting none of our known organisations (a plain TAXII server) gets CLEAR
+    and GREEN only. No person is in the scope: a RED object naming individual people
+    (audience: its author organisation, which is ours, and those people) never leaves.
+    Relationships and sightings go only with their endpoints, as for any reader.
+    """
+    return ReadScope(community=True, org_rows=frozenset(org_rows))
 
 
 def may_see(scope: ReadScope, *, tlp: Tlp, audience: Audience | None) -> bool:

@@ -1,15 +1,29 @@
-"""Peer nodes: their records, per-collection pull cursors and the organisations they host.
+"""Peer nodes: their records, per-collection pull cursors, the organisations they host,
+and the push outbox.
 
-All the SQL of federation lives here; ``bayanihan.federation`` decides what to write.
+All the SQL of federation lives here; ``bayanihan.federation`` decides what to write,
+and ``bayanihan.policy`` what a peer may receive (a ReadScope rendered by
+``objects.visible``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import ColumnElement, Connection, and_, delete, func, insert, select, update
 
-from bayanihan.store.schema import orgs, peer_cursors, peer_orgs, peers
+from bayanihan.store.objects import visible
+from bayanihan.store.schema import (
+    objects,
+    orgs,
+    peer_cursors,
+    peer_orgs,
+    peer_outbox,
+    peer_push,
+    peers,
+)
+from bayanihan.store.scope import ReadScope
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +136,9 @@ def list_peers(conn: Connection) -> list[PeerRecord]:
 
 
 def remove_peer(conn: Connection, row_id: int) -> None:
-    """Forget a peer, its cursors and which orgs it hosts (the orgs and objects stay)."""
+    """Forget a peer, its cursors, outbox and which orgs it hosts (orgs and objects stay)."""
+    conn.execute(delete(peer_outbox).where(peer_outbox.c.peer_row == row_id))
+    conn.execute(delete(peer_push).where(peer_push.c.peer_row == row_id))
     conn.execute(delete(peer_cursors).where(peer_cursors.c.peer_row == row_id))
     conn.execute(delete(peer_orgs).where(peer_orgs.c.peer_row == row_id))
     conn.execute(delete(peers).where(peers.c.row_id == row_id))
@@ -226,3 +242,337 @@ def host_of(conn: Connection, org_row: int) -> int | None:
 
 def link_org(conn: Connection, *, peer_row: int, org_row: int) -> None:
     conn.execute(insert(peer_orgs).values(peer_row=peer_row, org_row=org_row))
+
+
+# -- push -------------------------------------------------------------------------------
+
+PENDING = "pending"  # to be sent when next_attempt comes
+SENT = "sent"  # posted; the peer's status said pending: followed up next round
+DONE = "done"  # the peer's status counted it a success
+FAILED = "failed"  # refused by the peer for good (recorded, not retried)
+DROPPED = "dropped"  # no longer to be sent: deleted here, or the policy no longer allows it
+
+# What every node writes for itself at set-up and publishes in its own right: the node
+# and organisation identities, the TLP marking definitions, the extension definitions.
+# Peers learn them by pulling; they are not pushed (a peer would refuse them anyway,
+# since they are not written as the organisation its key writes as).
+_REFERENCE_TYPES = ("identity", "marking-definition", "extension-definition")
+
+
+@dataclass(frozen=True, slots=True)
+class PushState:
+    peer_row: int
+    cursor: int  # the last objects.date_added considered for the outbox
+    collection_id: str | None
+    last_attempt: int | None
+    last_success: int | None
+    last_error: str | None
+    pushed: int
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    date_added: int
+    id: str
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxEntry:
+    row_id: int
+    peer_row: int
+    date_added: int
+    object_id: str
+    version: int
+    created: int
+    state: str
+    attempts: int
+    next_attempt: int
+    last_error: str | None
+    status_id: str | None
+    finished: int | None
+
+
+_PUSH_COLUMNS = (
+    peer_push.c.peer_row,
+    peer_push.c.cursor,
+    peer_push.c.collection_id,
+    peer_push.c.last_attempt,
+    peer_push.c.last_success,
+    peer_push.c.last_error,
+    peer_push.c.pushed,
+)
+
+_OUTBOX_COLUMNS = (
+    peer_outbox.c.row_id,
+    peer_outbox.c.peer_row,
+    peer_outbox.c.date_added,
+    peer_outbox.c.object_id,
+    peer_outbox.c.version,
+    peer_outbox.c.created,
+    peer_outbox.c.state,
+    peer_outbox.c.attempts,
+    peer_outbox.c.next_attempt,
+    peer_outbox.c.last_error,
+    peer_outbox.c.status_id,
+    peer_outbox.c.finished,
+)
+
+
+def _entry(row: object) -> OutboxEntry:
+    return OutboxEntry(*row)  # type: ignore[misc]
+
+
+def push_state(conn: Connection, peer_row: int) -> PushState:
+    """The peer's push state; made (cursor 0: everything) the first time it is asked."""
+    row = conn.execute(select(*_PUSH_COLUMNS).where(peer_push.c.peer_row == peer_row)).first()
+    if row is None:
+        conn.execute(insert(peer_push).values(peer_row=peer_row, cursor=0, pushed=0))
+        return PushState(peer_row, 0, None, None, None, None, 0)
+    return PushState(*row)
+
+
+def push_states(conn: Connection) -> dict[int, PushState]:
+    return {r[0]: PushState(*r) for r in conn.execute(select(*_PUSH_COLUMNS))}
+
+
+def set_push_collection(conn: Connection, *, peer_row: int, collection_id: str | None) -> None:
+    push_state(conn, peer_row)
+    conn.execute(
+        update(peer_push)
+        .where(peer_push.c.peer_row == peer_row)
+        .values(collection_id=collection_id)
+    )
+
+
+def last_date_added(conn: Connection) -> int:
+    """The newest stored version's date_added (0 on an empty store)."""
+    return int(conn.execute(select(func.max(objects.c.date_added))).scalar() or 0)
+
+
+def _pushable(scope: ReadScope) -> list[ColumnElement[bool]]:
+    """Versions a peer may be sent: visible in its scope (the policy's decision), written
+    here (origin ``local``: nothing received from a peer goes out again, so nothing
+    echoes to where it came from), by one of this node's own organisations, and not one
+    of the reference objects every node publishes for itself."""
+    return [
+        visible(scope),
+        objects.c.origin == "local",
+        objects.c.author_org.in_(select(orgs.c.row_id).where(orgs.c.local.is_(True))),
+        ~and_(objects.c.created_by_ref.is_(None), objects.c.type.in_(_REFERENCE_TYPES)),
+    ]
+
+
+def pushable(
+    conn: Connection, *, scope: ReadScope, after: int, upto: int, limit: int
+) -> list[Candidate]:
+    """Up to ``limit`` versions with ``after < date_added <= upto`` a peer may be sent."""
+    rows = conn.execute(
+        select(objects.c.date_added, objects.c.id, objects.c.version)
+        .where(
+            objects.c.date_added > after,
+            objects.c.date_added <= upto,
+            *_pushable(scope),
+        )
+        .order_by(objects.c.date_added)
+        .limit(limit)
+    )
+    return [Candidate(*r) for r in rows]
+
+
+def pushable_bodies(
+    conn: Connection, *, scope: ReadScope, date_addeds: Sequence[int]
+) -> dict[int, bytes]:
+    """The stored bytes of those versions that may still be sent (asked again at send
+    time: a version deleted, or whose audience narrowed, since it was queued is not)."""
+    if not date_addeds:
+        return {}
+    rows = conn.execute(
+        select(objects.c.date_added, objects.c.body).where(
+            objects.c.date_added.in_(sorted(set(date_addeds))), *_pushable(scope)
+        )
+    )
+    return {int(r[0]): bytes(r[1]) for r in rows}
+
+
+def enqueue(conn: Connection, *, peer_row: int, found: Sequence[Candidate], now: int) -> int:
+    """Queue versions for a peer (due now); a version already queued is left as it is."""
+    if not found:
+        return 0
+    queued = set(
+        conn.execute(
+            select(peer_outbox.c.date_added).where(
+                peer_outbox.c.peer_row == peer_row,
+                peer_outbox.c.date_added.in_([c.date_added for c in found]),
+            )
+        ).scalars()
+    )
+    fresh = [c for c in found if c.date_added not in queued]
+    if fresh:
+        conn.execute(
+            insert(peer_outbox),
+            [
+                {
+                    "peer_row": peer_row,
+                    "date_added": c.date_added,
+                    "object_id": c.id,
+                    "version": c.version,
+                    "created": now,
+                    "state": PENDING,
+                    "attempts": 0,
+                    "next_attempt": now,
+                }
+                for c in fresh
+            ],
+        )
+    return len(fresh)
+
+
+def set_push_cursor(conn: Connection, *, peer_row: int, cursor: int) -> None:
+    """Move the push cursor forward (never back)."""
+    conn.execute(
+        update(peer_push)
+        .where(peer_push.c.peer_row == peer_row, peer_push.c.cursor < cursor)
+        .values(cursor=cursor)
+    )
+
+
+def claim_due(
+    conn: Connection, *, peer_row: int, now: int, limit: int, lease_until: int
+) -> list[OutboxEntry]:
+    """Take up to ``limit`` due entries, oldest first, and hold them until ``lease_until``
+    (a concurrent round skips them; after a crash they are due again when it passes)."""
+    query = (
+        select(*_OUTBOX_COLUMNS)
+        .where(
+            peer_outbox.c.peer_row == peer_row,
+            peer_outbox.c.state == PENDING,
+            peer_outbox.c.next_attempt <= now,
+        )
+        .order_by(peer_outbox.c.date_added)
+        .limit(limit)
+    )
+    if conn.dialect.name != "sqlite":
+        query = query.with_for_update(skip_locked=True)
+    entries = [_entry(r) for r in conn.execute(query)]
+    if entries:
+        conn.execute(
+            update(peer_outbox)
+            .where(peer_outbox.c.row_id.in_([e.row_id for e in entries]))
+            .values(next_attempt=lease_until)
+        )
+    return entries
+
+
+def awaiting_status(conn: Connection, peer_row: int) -> list[OutboxEntry]:
+    """Entries posted whose status the peer still gave as pending."""
+    rows = conn.execute(
+        select(*_OUTBOX_COLUMNS)
+        .where(peer_outbox.c.peer_row == peer_row, peer_outbox.c.state == SENT)
+        .order_by(peer_outbox.c.date_added)
+    )
+    return [_entry(r) for r in rows]
+
+
+def settle(
+    conn: Connection,
+    row_ids: Sequence[int],
+    *,
+    state: str,
+    now: int,
+    error: str | None = None,
+    status_id: str | None = None,
+) -> None:
+    """Give entries their outcome: done, failed or dropped (finished now), or sent
+    (waiting on ``status_id``), or pending again (due now)."""
+    if not row_ids:
+        return
+    values: dict[str, object] = {"state": state, "last_error": error}
+    if state in (DONE, FAILED, DROPPED):
+        values["finished"] = now
+    if state == SENT:
+        values["status_id"] = status_id
+    if state == PENDING:
+        values["next_attempt"] = now
+        values["status_id"] = None
+    for chunk in range(0, len(row_ids), 900):
+        conn.execute(
+            update(peer_outbox)
+            .where(peer_outbox.c.row_id.in_(list(row_ids[chunk : chunk + 900])))
+            .values(**values)
+        )
+
+
+def defer(
+    conn: Connection, entries: Sequence[OutboxEntry], *, next_attempts: dict[int, int], error: str
+) -> None:
+    """One more failed attempt for each entry; ``next_attempts`` maps an attempt count
+    (after this failure) to when the entry is due again."""
+    by_attempts: dict[int, list[int]] = {}
+    for entry in entries:
+        by_attempts.setdefault(entry.attempts + 1, []).append(entry.row_id)
+    for attempts, rows in by_attempts.items():
+        for chunk in range(0, len(rows), 900):
+            conn.execute(
+                update(peer_outbox)
+                .where(peer_outbox.c.row_id.in_(rows[chunk : chunk + 900]))
+                .values(
+                    state=PENDING,
+                    attempts=attempts,
+                    next_attempt=next_attempts[attempts],
+                    last_error=error,
+                )
+            )
+
+
+def due(conn: Connection, *, peer_row: int, now: int) -> list[OutboxEntry]:
+    """Every entry due now (what a round that cannot reach the peer defers)."""
+    rows = conn.execute(
+        select(*_OUTBOX_COLUMNS).where(
+            peer_outbox.c.peer_row == peer_row,
+            peer_outbox.c.state == PENDING,
+            peer_outbox.c.next_attempt <= now,
+        )
+    )
+    return [_entry(r) for r in rows]
+
+
+def outbox(
+    conn: Connection, *, peer_row: int, states: Sequence[str], limit: int = 1000
+) -> list[OutboxEntry]:
+    rows = conn.execute(
+        select(*_OUTBOX_COLUMNS)
+        .where(peer_outbox.c.peer_row == peer_row, peer_outbox.c.state.in_(list(states)))
+        .order_by(peer_outbox.c.date_added)
+        .limit(limit)
+    )
+    return [_entry(r) for r in rows]
+
+
+def outbox_counts(conn: Connection, peer_row: int | None = None) -> dict[int, dict[str, int]]:
+    """Entries per peer (every peer, or one) and state."""
+    counts: dict[int, dict[str, int]] = {}
+    query = select(peer_outbox.c.peer_row, peer_outbox.c.state, func.count()).group_by(
+        peer_outbox.c.peer_row, peer_outbox.c.state
+    )
+    if peer_row is not None:
+        query = query.where(peer_outbox.c.peer_row == peer_row)
+    rows = conn.execute(query)
+    for peer_row, state, count in rows:
+        counts.setdefault(int(peer_row), {})[str(state)] = int(count)
+    return counts
+
+
+def record_push(
+    conn: Connection, *, peer_row: int, when: int, error: str | None, pushed: int
+) -> None:
+    """Note how a push round went (a failure keeps the time of the last success)."""
+    push_state(conn, peer_row)
+    values: dict[str, object] = {
+        "last_attempt": when,
+        "last_error": error,
+        "pushed": peer_push.c.pushed + pushed,
+    }
+    if error is None:
+        values["last_success"] = when
+    conn.execute(update(peer_push).where(peer_push.c.peer_row == peer_row).values(**values))

@@ -475,3 +475,42 @@ peer_orgs = Table(
     Column("org_row", Integer, ForeignKey("orgs.row_id"), primary_key=True),
     Index("ix_peer_orgs_peer_row", "peer_row"),
 )
+
+# Push state per peer: how far the outbox has been filled (the last objects.date_added
+# considered), the writable collection pushed to (None: the peer's first with can_write),
+# and how the last push round went.
+peer_push = Table(
+    "peer_push",
+    metadata,
+    Column("peer_row", Integer, ForeignKey("peers.row_id", ondelete="CASCADE"), primary_key=True),
+    Column("cursor", BigInteger, nullable=False),
+    Column("collection_id", Text),
+    Column("last_attempt", BigInteger),
+    Column("last_success", BigInteger),
+    Column("last_error", Text),
+    Column("pushed", BigInteger, nullable=False),
+)
+
+# The push outbox: one row per (peer, object version) to send, filled in the transaction
+# that moves the peer's push cursor, retried with back-off until the peer's status says
+# how it went. No foreign key to objects: a version deleted here drops its entry.
+peer_outbox = Table(
+    "peer_outbox",
+    metadata,
+    Column("row_id", _BIGINT_KEY, primary_key=True, autoincrement=True),
+    Column("peer_row", Integer, ForeignKey("peers.row_id", ondelete="CASCADE"), nullable=False),
+    Column("date_added", BigInteger, nullable=False),
+    Column("object_id", Text, nullable=False),
+    Column("version", BigInteger, nullable=False),
+    Column("created", BigInteger, nullable=False),
+    # pending | sent (waiting on the peer's status) | done | failed | dropped
+    Column("state", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt", BigInteger, nullable=False),
+    Column("last_error", Text),
+    Column("status_id", Text),
+    Column("finished", BigInteger),
+    UniqueConstraint("peer_row", "date_added"),
+    Index("ix_peer_outbox_due", "peer_row", "state", "next_attempt"),
+    sqlite_autoincrement=True,
+)

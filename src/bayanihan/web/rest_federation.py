@@ -1,4 +1,4 @@
-"""REST routes of federation: peers and sync rounds, for the node administrator.
+"""REST routes of federation: peers, their outboxes and sync rounds, for the node administrator.
 
 Thin, like the rest of /api/v1: ``Federation`` checks rights and input; no route
 ever returns a peer's key or password.
@@ -6,7 +6,7 @@ ever returns a peer's key or password.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import FastAPI, Query, Response
 from pydantic import BaseModel, Field
@@ -26,12 +26,19 @@ class PeerCreate(BaseModel):
     allow_insecure: bool = Field(
         default=False, description="allow credentials over plain http to a non-loopback host"
     )
+    push_collection: str | None = Field(
+        default=None,
+        max_length=128,
+        description="the peer's collection to push to (default: the first writable one)",
+    )
 
 
 def add_federation_routes(app: FastAPI, node: Node) -> None:
     federation = Federation(node)
 
-    @app.get("/peers", summary="Peer nodes: state, lag, objects pulled, orgs hosted")
+    @app.get(
+        "/peers", summary="Peer nodes: state, lag, objects pulled and pushed, outbox, orgs hosted"
+    )
     def list_peers(who: CurrentPrincipal) -> list[dict[str, Any]]:
         return [view.as_dict() for view in federation.peers(who)]
 
@@ -45,17 +52,29 @@ def add_federation_routes(app: FastAPI, node: Node) -> None:
             password=body.password,
             ca_file=body.ca_file,
             allow_insecure=body.allow_insecure,
+            push_collection=body.push_collection,
             by=who,
         )
         return view.as_dict()
+
+    @app.get("/peers/{name}/outbox", summary="Objects waiting to be pushed to a peer, or refused")
+    def outbox(
+        who: CurrentPrincipal, name: str, limit: int = Query(default=1000, ge=1, le=10000)
+    ) -> list[dict[str, Any]]:
+        return [entry.as_dict() for entry in federation.outbox(name, limit=limit, by=who)]
 
     @app.delete("/peers/{name}", status_code=204, summary="Forget a peer")
     def remove_peer(who: CurrentPrincipal, name: str) -> Response:
         federation.remove_peer(name, by=who)
         return Response(status_code=204)
 
-    @app.post("/sync", summary="One pull round with every peer (or ?peer=NAME)")
+    @app.post(
+        "/sync", summary="One round with every peer (or ?peer=NAME): pull, then push (or ?only=)"
+    )
     def sync(
-        who: CurrentPrincipal, peer: str | None = Query(default=None, max_length=64)
+        who: CurrentPrincipal,
+        peer: str | None = Query(default=None, max_length=64),
+        only: Literal["pull", "push"] | None = Query(default=None),
     ) -> list[dict[str, Any]]:
-        return [result.as_dict() for result in federation.sync(peer, by=who)]
+        results = federation.sync(peer, pull=only != "push", push=only != "pull", by=who)
+        return [result.as_dict() for result in results]

@@ -167,8 +167,220 @@ def import_section(data: dict[str, Any]) -> list[str]:
             f"{verdict(sqlite['rate'] >= 25_000)}.",
             f"- Goal: peak RSS under 500 MB: {sqlite['peak_rss_mib']:.0f} MiB, "
             f"{verdict(sqlite['peak_rss_mib'] * 1.048576 < 500)}.",
-            "- Correlation does not exist yet; this figure is without it.",
+            "- Correlation is on (the default), so this figure includes extracting and indexing "
+            "the observables of every object; all objects come from one organisation, so no "
+            "hits are raised (see the correlation section for six organisations).",
         ]
+    return lines
+
+
+def mib(value: float) -> str:
+    return f"{value / 2**20:,.1f}"
+
+
+def ms(value: float) -> str:
+    return f"{value:.2f}"
+
+
+_BACKENDS = (("sqlite", "SQLite"), ("postgresql", "PostgreSQL"))
+
+
+def _latency_rows(name: str, label: str, stats: dict[str, Any]) -> list[str]:
+    rows = [
+        f"| {name} | {label}, all | {stats['n']:,} | {ms(stats['p50_ms'])} | "
+        f"{ms(stats['p95_ms'])} | {ms(stats['p99_ms'])} | {ms(stats['max_ms'])} | |"
+    ]
+    for kind, entry in stats.get("by_class", {}).items():
+        rows.append(
+            f"| {name} | {label}, {kind} | {entry['n']:,} | {ms(entry['p50_ms'])} | "
+            f"{ms(entry['p95_ms'])} | {ms(entry['p99_ms'])} | {ms(entry['max_ms'])} | "
+            f"{entry['mean_found']:.1f} |"
+        )
+    return rows
+
+
+def correlate_section(data: dict[str, Any]) -> list[str]:
+    dataset = data["dataset"]
+    backends = [(key, name) for key, name in _BACKENDS if key in data]
+    countries = ", ".join(f["country"] for f in dataset["files"])
+    kinds = ", ".join(f"{k} {v:,}" for k, v in sorted(dataset["values_by_kind"].items()))
+    listed = dataset["warning_listed"]
+    by_kind = ", ".join(f"{k} {v:.1%}" for k, v in listed["share_by_kind"].items() if v) or "none"
+    lines = [
+        f"## Correlation: index size, ingest, lookups"
+        f"{' (quick smoke sizes)' if data.get('quick') else ''}",
+        "",
+        f"Data: {dataset['objects']:,} generated indicators (seeded) from six organisations "
+        f"({countries}), one value each, {dataset['distinct_values']:,} distinct values "
+        f"({kinds}); each value is carried by {dataset['multiplicity']['min']} to "
+        f"{dataset['multiplicity']['max']} objects (uniform draw, mean "
+        f"{dataset['multiplicity']['mean']:.1f}), about a fifth of the objects write it "
+        "differently (upper case) so that normalisation is exercised. Raw observable bytes "
+        f"(each value as written in its pattern, summed over all indicators): "
+        f"{dataset['raw_observable_bytes']:,}. {listed['share']:.1%} of the distinct values "
+        f"are on a MISP warning-list ({by_kind}).",
+        "",
+        "What is timed:",
+        "",
+    ]
+    labels = {
+        "size": "Index size",
+        "ingest": "Ingest",
+        "probe": "Lookup, index probe",
+        "search": "Lookup, search service",
+        "cidr": "CIDR containment",
+    }
+    for key, text in data["timed"].items():
+        lines.append(f"- {labels.get(key, key)}: {text}.")
+    lines += [
+        "",
+        "### Index size",
+        "",
+        "| database | observables | postings | ip_prefixes | index total (MiB) | "
+        "index / raw bytes | hits rows | hits (MiB) | database (MiB) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for key, name in backends:
+        size = data[key]["size"]
+        variants = [(name + ", after import", size)]
+        for variant, label in (("after_vacuum", "VACUUM"), ("after_vacuum_full", "VACUUM FULL")):
+            if size.get(variant):
+                variants.append((f"{name}, after {label}", size[variant]))
+        for label, entry in variants:
+            t = entry["tables"]
+            lines.append(
+                f"| {label} | {mib(t['observables']['bytes'])} MiB, "
+                f"{t['observables']['rows']:,} rows | {mib(t['postings']['bytes'])} MiB, "
+                f"{t['postings']['rows']:,} rows | {mib(t['ip_prefixes']['bytes'])} MiB | "
+                f"{mib(entry['index_bytes'])} | {entry['ratio']:.2f}x | "
+                f"{t['hits']['rows']:,} | {mib(t['hits']['bytes'])} | "
+                f"{mib(entry['database_bytes'])} |"
+            )
+    lines += [
+        "",
+        "Sizes include every index of each table (SQLite: `dbstat`; PostgreSQL: "
+        "`pg_total_relation_size`, where the counts updated at every write leave dead rows "
+        "that VACUUM makes reusable and only VACUUM FULL gives back). The hits table is not "
+        "part of the index: it holds one row per pair of current objects of different "
+        "organisations sharing a value that is not noise (noise: on a warning-list, or carried "
+        f"by more than {data.get('max_objects', 20)} objects).",
+        "",
+        "### Ingest with correlation off and on",
+        "",
+        "| database | run | correlation | seconds | objects/s | peak RSS (MiB) | "
+        "seconds per organisation file |",
+        "|---|---:|---|---:|---:|---:|---|",
+    ]
+    for key, name in backends:
+        for number, run in enumerate(data[key]["ingest"]["runs"], 1):
+            lines.append(
+                f"| {name} | {number} | {run['correlation']} | {run['seconds']:.1f} | "
+                f"{fmt(run['rate'])} | {run['peak_rss_mib']:.0f} | "
+                + ", ".join(f"{f['seconds']:.0f}" for f in run["files"])
+                + " |"
+            )
+    lines += [
+        "",
+        "### Lookup of one value",
+        "",
+    ]
+    for key, name in backends:
+        lookup = data[key]["lookup"]
+        rows = lookup["rows"]
+        lines.append(
+            f"- {name}: {rows['observables']:,} observables, {rows['postings']:,} postings, "
+            f"{rows['hits']:,} hits; fixture built in {lookup['build_seconds']:.0f} s "
+            f"(database {mib(lookup['database_bytes'])} MiB)."
+        )
+    lines += [
+        "",
+        "Queries: a third are values of the imported objects as an organisation wrote them, a "
+        "third filler values of the index (a tenth of which have a posting), a third values "
+        "absent from the index; the database is in the OS page cache and each test starts "
+        f"with {data['warmup']:,} untimed lookups. The search service writes an audit entry "
+        "whenever its answer names objects other than TLP:CLEAR.",
+        "",
+        "| database | lookup | n | p50 ms | p95 ms | p99 ms | max ms | mean objects found |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for key, name in backends:
+        lookup = data[key]["lookup"]
+        lines += _latency_rows(name, "index probe", lookup["probe"])
+        lines += _latency_rows(name, "search service", lookup["search"])
+    lines += [
+        "",
+        "### CIDR containment",
+        "",
+    ]
+    for key, name in backends:
+        cidr = data[key]["cidr"]
+        families = ", ".join(f"{k} {v:,}" for k, v in cidr["by_kind"].items())
+        lines.append(
+            f"- {name}: {cidr['ranges']:,} networks ({families}), built in "
+            f"{cidr['build_seconds']:.0f} s (database {mib(cidr['database_bytes'])} MiB)."
+        )
+    lines += [
+        "",
+        "| database | lookup | n | p50 ms | p95 ms | p99 ms | max ms | mean observables found |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for key, name in backends:
+        lines += _latency_rows(name, "containment", data[key]["cidr"])
+    phases = data.get("cpu_by_phase", {})
+    busy = [
+        f"{name} {entry['other_share_of_machine']:.0%}"
+        for name, entry in phases.items()
+        if entry.get("wall", 0) > 1
+    ]
+    if busy:
+        lines += [
+            "",
+            "Other processes on the machine (neither this benchmark nor PostgreSQL) used this "
+            "share of its CPU time during each phase: " + ", ".join(busy) + ".",
+        ]
+    changed = data.get("code", {}).get("changed")
+    if changed:
+        lines += [
+            "",
+            f"The package source changed during the run (noticed after: {', '.join(changed)}); "
+            "parts of these figures may come from different versions of the code.",
+        ]
+    goals = data["goals"]
+    lines += ["", "### Goals", ""]
+    for key, name in backends:
+        ratio = data[key]["size"]["ratio"]
+        lines.append(
+            f"- Goal: index under {goals['size_ratio']:.0f}x the raw observable bytes, {name}: "
+            f"{ratio:.2f}x, {verdict(ratio < goals['size_ratio'])}."
+        )
+    for key, name in backends:
+        ingest = data[key]["ingest"]
+        if "ratio" in ingest:
+            lines.append(
+                f"- Goal: ingest with correlation at least {goals['ingest_ratio']:.0%} of the rate "
+                f"without, {name}: {fmt(ingest['on_rate'])} vs {fmt(ingest['off_rate'])} "
+                f"objects/s (medians) = {ingest['ratio']:.0%}, "
+                f"{verdict(ingest['ratio'] >= goals['ingest_ratio'])}."
+            )
+    for key, name in backends:
+        lookup = data[key]["lookup"]
+        rows = lookup["rows"]["observables"]
+        for label, stats in (
+            ("index probe", lookup["probe"]),
+            ("search service", lookup["search"]),
+        ):
+            lines.append(
+                f"- Goal: lookup p99 under {goals['lookup_p99_ms']:.0f} ms with {rows:,} "
+                f"observables, {name}, {label}: {ms(stats['p99_ms'])} ms, "
+                f"{verdict(stats['p99_ms'] < goals['lookup_p99_ms'])}."
+            )
+    for key, name in backends:
+        cidr = data[key]["cidr"]
+        lines.append(
+            f"- Goal: CIDR containment p99 under {goals['cidr_p99_ms']:.0f} ms against "
+            f"{cidr['ranges']:,} ranges, {name}: {ms(cidr['p99_ms'])} ms, "
+            f"{verdict(cidr['p99_ms'] < goals['cidr_p99_ms'])}."
+        )
     return lines
 
 
@@ -192,6 +404,9 @@ def main() -> None:
     imports = load("import-1000000.json")
     if imports:
         lines += import_section(imports) + [""]
+    correlate = load("correlate.json")
+    if correlate:
+        lines += correlate_section(correlate) + [""]
     policy = WORK / "policy.md"
     if policy.exists():
         lines += [policy.read_text().strip(), ""]

@@ -28,12 +28,14 @@ def main() -> None:
         run(str(HERE / "bench_taxii.py"), "--quick")
         run(str(HERE / "bench_import.py"), "--count", "100000")
         run(str(HERE / "bench_policy.py"), "--count", "100000")
+        run(str(HERE / "bench_correlate.py"), "--quick")
         return
     run(str(HERE / "bench_import.py"))
     run(str(HERE / "bench_taxii.py"))
     policy = [str(HERE / "bench_policy.py"), "--count", "1000000"]
     pg = os.environ.get("BAYANIHAN_BENCH_PG") or os.environ.get("BAYANIHAN_TEST_PG")
     run(*policy, *(["--pg", pg] if pg else []))
+    run(str(HERE / "bench_correlate.py"), *(["--pg", pg] if pg else []))
     run(str(HERE / "report.py"))
 
 

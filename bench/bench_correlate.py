@@ -61,7 +61,7 @@ from bayanihan.settings import Settings
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_import import drop_pg, pg_database  # noqa: E402
+from bench_import import drop_pg, pg_database, timed_import  # noqa: E402
 from datagen import AMBER, GREEN  # noqa: E402
 from servers import WORK  # noqa: E402
 
@@ -382,37 +382,6 @@ def set_up_node(db: str, env: dict[str, str] | None = None) -> None:
     cli(db, "init", "--node-name", NODE[0], "--country", NODE[1], env=env)
     for name, country, _ in ORGS:
         cli(db, "org", "add", name, "--country", country, env=env)
-
-
-def timed_import(db: str, path: str, org: str, env: dict[str, str]) -> dict[str, Any]:
-    started = time.perf_counter()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "bayanihan.cli", "--db", db, "import", path, "--org", org],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, **env},
-    )
-    watched = psutil.Process(process.pid)
-    peak = 0
-    while process.poll() is None:
-        try:
-            tree = [watched, *watched.children(recursive=True)]
-            peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()))
-        except psutil.Error:
-            pass
-        time.sleep(0.05)
-    elapsed = time.perf_counter() - started
-    out, err = process.communicate()
-    if process.returncode != 0:
-        raise RuntimeError(f"import of {path} failed: {err}")
-    return {
-        "org": org,
-        "objects": int(out.split()[0]),
-        "seconds": elapsed,
-        "peak_rss_mib": peak / 2**20,
-        "summary": out.strip(),
-    }
 
 
 def ingest(db: str, meta: dict[str, Any], *, correlation: bool) -> dict[str, Any]:

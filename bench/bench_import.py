@@ -28,24 +28,16 @@ from datagen import write_bundle  # noqa: E402
 from servers import WORK, bayanihan  # noqa: E402
 
 
-def measure_import(db: str, bundle: Path) -> dict[str, Any]:
-    bayanihan("init", "--node-name", "Import bench", "--country", "TH", db=db)
+def timed_import(db: str, path: str, org: str, env: dict[str, str] | None = None) -> dict[str, Any]:
+    """Run one `bayanihan import` process; wall-clock seconds and the process tree's
+    peak RSS (the writer and its reader process), sampled every 50 ms."""
     started = time.perf_counter()
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "bayanihan.cli",
-            "--db",
-            db,
-            "import",
-            str(bundle),
-            "--org",
-            "Import bench",
-        ],
+        [sys.executable, "-m", "bayanihan.cli", "--db", db, "import", path, "--org", org],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        env={**os.environ, **(env or {})},
     )
     watched = psutil.Process(process.pid)
     peak = 0
@@ -59,15 +51,20 @@ def measure_import(db: str, bundle: Path) -> dict[str, Any]:
     elapsed = time.perf_counter() - started
     out, err = process.communicate()
     if process.returncode != 0:
-        raise RuntimeError(f"import failed: {err}")
-    count = int(out.split()[0])
+        raise RuntimeError(f"import of {path} failed: {err}")
     return {
-        "objects": count,
+        "org": org,
+        "objects": int(out.split()[0]),
         "seconds": elapsed,
-        "rate": count / elapsed,
         "peak_rss_mib": peak / 2**20,
         "summary": out.strip(),
     }
+
+
+def measure_import(db: str, bundle: Path) -> dict[str, Any]:
+    bayanihan("init", "--node-name", "Import bench", "--country", "TH", db=db)
+    result = timed_import(db, str(bundle), "Import bench")
+    return {**result, "rate": result["objects"] / result["seconds"]}
 
 
 def pg_database(base_url: str) -> tuple[str, str]:

@@ -96,6 +96,18 @@ class Settings(BaseSettings):
     peer_read_timeout: float = Field(
         default=60.0, gt=0, description="Seconds `sync` waits for each read from a peer."
     )
+    sync_interval: float = Field(
+        default=60.0,
+        ge=0,
+        description="Seconds between two background sync rounds (pull, then push, with "
+        "every peer) while `serve` runs; 0 turns background sync off.",
+    )
+    push_delay: float = Field(
+        default=1.0,
+        gt=0,
+        description="While `serve` runs, a push round starts at most this many seconds "
+        "after a new local write (from any process on this database).",
+    )
     push_batch_size: int = Field(
         default=100, ge=1, description="Objects per TAXII envelope pushed to a peer."
     )

@@ -26,6 +26,10 @@ from bayanihan.node import Node
 from bayanihan.policy.roles import Role
 from bayanihan.settings import Settings
 
+# Background sync in `serve` is off unless a test turns it on: a test drives its own
+# rounds, and a served node must not pull or push behind its back.
+os.environ.setdefault("BAYANIHAN_SYNC_INTERVAL", "0")
+
 PG_URL = os.environ.get("BAYANIHAN_TEST_PG")
 REQUIRE_PG = os.environ.get("BAYANIHAN_REQUIRE_PG") == "1"
 SKIP_PG = "PostgreSQL tests need BAYANIHAN_TEST_PG (a PostgreSQL URL); .ci/run sets it"

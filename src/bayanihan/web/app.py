@@ -17,6 +17,7 @@ from starlette.responses import Response
 from starlette.routing import Mount, Route
 
 from bayanihan.correlate.service import Correlation
+from bayanihan.federation.scheduler import SyncScheduler
 from bayanihan.node import Node
 from bayanihan.taxii import TAXII_MEDIA_TYPE
 from bayanihan.taxii.errors import error_body
@@ -84,10 +85,13 @@ def create_app(node: Node) -> Starlette:
                 target=_alert_loop, args=(node, stop), name="alert-delivery", daemon=True
             )
             alerts.start()
+        sync = SyncScheduler(node)
+        sync.start()
         try:
             yield
         finally:
             stop.set()
+            sync.stop()
             checkpointer.join(timeout=5)
             if alerts is not None:
                 alerts.join(timeout=15)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from bayanihan import __version__
 from bayanihan.cli_correlate import add_commands as add_correlation_commands
+from bayanihan.cli_demo import add_commands as add_demo_commands
 from bayanihan.cli_federation import add_commands as add_federation_commands
 from bayanihan.node import Node, NodeError
 from bayanihan.policy.principal import Principal
@@ -448,6 +449,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=cmd_load_demo)
     add_correlation_commands(commands, _node)
     add_federation_commands(commands, _node)
+    add_demo_commands(commands, _node)
     return parser
 
 

@@ -237,7 +237,10 @@ class TaxiiClient:
     def objects_page(
         self, api_root: str, collection_id: str, *, added_after: str | None, next_token: str | None
     ) -> Response:
-        params = {"limit": "1000"}
+        """One page of objects added after the cursor: every version, not only the latest
+        (TAXII's default), so versions added between two pulls all arrive. The same
+        filters go with a ``next`` token (medallion refuses a token whose filters changed)."""
+        params = {"limit": "1000", "match[version]": "all"}
         if added_after:
             params["added_after"] = added_after
         if next_token:

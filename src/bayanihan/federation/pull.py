@@ -36,7 +36,7 @@ from bayanihan.policy.principal import Principal
 from bayanihan.policy.roles import Role
 from bayanihan.policy.tlp import MARKING_LEVELS, Tlp, tlp_of
 from bayanihan.stix.extensions import ORGANISATION_EXTENSION_ID, PROJECT_IDENTITY_ID
-from bayanihan.stix.timestamps import TimestampError, parse_timestamp
+from bayanihan.stix.timestamps import TimestampError, format_timestamp, parse_timestamp
 from bayanihan.store import objects as object_store
 from bayanihan.store import orgs as org_store
 from bayanihan.store import peers as peer_store
@@ -146,8 +146,16 @@ def _pull_collection(
                     f"collection {collection_id}: X-TAXII-Date-Added-Last {last!r} is not a "
                     "timestamp"
                 ) from None
-        _store_page(node, record, collection_id, collection_row, objects, last, last_micros, result)
-        if answer.document.get("more") is not True or not objects:
+        more = answer.document.get("more") is True and bool(objects)
+        upto, upto_micros = last, last_micros
+        if more and last_micros is not None:
+            # a page may end inside a run of equal dates (medallion dates every object of
+            # one POST alike) and `added_after` is strict: short of the last page, commit
+            # the cursor just before that date, so a round cut here asks for the run again
+            upto_micros = last_micros - 1
+            upto = format_timestamp(upto_micros)
+        _store_page(node, record, collection_id, collection_row, objects, upto, upto_micros, result)
+        if not more:
             return
         token = answer.document.get("next")
         if isinstance(token, str) and token and token not in tokens:

@@ -21,7 +21,8 @@ import orjson
 from sqlalchemy import Connection
 
 from bayanihan.correlate.index import Correlator, indexed
-from bayanihan.ingest.intake import IntakeOptions, version_of
+from bayanihan.ingest.deletion import Notice
+from bayanihan.ingest.intake import IntakeOptions, store_objects, version_of
 from bayanihan.policy.audience import audience_for
 from bayanihan.policy.principal import Principal
 from bayanihan.policy.roles import Action, Role, may_grant, no_wider
@@ -29,6 +30,7 @@ from bayanihan.policy.tlp import Tlp, marking_definition
 from bayanihan.settings import Settings
 from bayanihan.stix.extensions import (
     SHARING_GROUP_TYPE,
+    deletion_notice_extension_definition,
     observable_extension_definitions,
     organisation_extension_definition,
     organisation_identity,
@@ -215,6 +217,7 @@ class Node:
                 organisation_extension_definition(),
                 sharing_extension_definition(),
                 sharing_group_extension_definition(),
+                deletion_notice_extension_definition(),
                 *observable_extension_definitions(),
                 *(marking_definition(level) for level in Tlp),
                 organisation_identity(
@@ -772,6 +775,28 @@ class Node:
             region=org.country if org is not None else None,
             correlate=self.correlator is not None,
         )
+
+    def store_notice(self, conn: Connection, notice: Notice) -> None:
+        """Store a deletion notice inside the deleting write transaction, as its author."""
+        org = org_store.org_by_row(conn, notice.author_org)
+        if org is None:  # the author org of a version being deleted always exists
+            raise NodeError(f"no organisation row {notice.author_org}")
+        principal = Principal(
+            org_row=org.row_id, org_identity=org.identity_id, org_name=org.name, role=Role.ORG_ADMIN
+        )
+        options = IntakeOptions(
+            principal=principal,
+            collection_row=notice.collection_row,
+            untagged=self.untagged_tlp,
+            directory=org_store.load_directory(conn),
+            region=org.country,
+            correlate=False,
+        )
+        [outcome] = store_objects(
+            conn, [notice.body], options, clock=self.clock, correlator=self.correlator
+        )
+        if outcome.status != "stored":
+            raise NodeError(f"the deletion notice was not stored: {outcome.message}")
 
     def operator(self, org_name: str | None = None, *, role: Role = Role.ANALYST) -> Principal:
         """The local operator acting for an org (CLI commands such as ``import --org``)."""

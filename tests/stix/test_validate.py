@@ -151,7 +151,29 @@ VALID: dict[str, Obj] = {
     "user-account": sco("user-account", user_id="1001"),
     "windows-registry-key": sco("windows-registry-key", key="HKEY_LOCAL_MACHINE\\System"),
     "x509-certificate": sco("x509-certificate", serial_number="01"),
+    # the project's own type with rules of its own (a deletion notice)
+    "x-bayanihan-deletion": sdo(
+        "x-bayanihan-deletion",
+        created_by_ref=IDENTITY,
+        object_ref=uid("indicator"),
+        object_modified=[T0, T1],
+        extensions={
+            "extension-definition--3aaaf54f-a740-4e15-ba4c-15de1804f573": {
+                "extension_type": "new-sdo"
+            }
+        },
+    ),
 }
+
+
+def test_deletion_notices_need_their_properties() -> None:
+    notice = VALID["x-bayanihan-deletion"]
+    missing = {k: v for k, v in notice.items() if k != "object_modified"}
+    assert "x-bayanihan-deletion requires property 'object_modified'" in validate_object(missing)
+    bad = {**notice, "object_modified": [T0, "yesterday"]}
+    assert any("object_modified[1]" in e for e in validate_object(bad))
+    assert any("object_modified" in e for e in validate_object({**notice, "object_modified": []}))
+    assert any("object_ref" in e for e in validate_object({**notice, "object_ref": "nope"}))
 
 
 def test_every_core_type_has_a_sample() -> None:

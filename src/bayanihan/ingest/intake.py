@@ -17,10 +17,11 @@ from sqlalchemy import Connection
 
 from bayanihan.correlate.extract import specs
 from bayanihan.correlate.index import Correlator, mark_unindexed
+from bayanihan.ingest.deletion import apply_notices, may_write_notice
 from bayanihan.policy.audience import audience_for
 from bayanihan.policy.principal import Principal
 from bayanihan.policy.tlp import MARKING_LEVELS, Tlp, tlp_of
-from bayanihan.stix.extensions import recipients_of
+from bayanihan.stix.extensions import DELETION_NOTICE_TYPE, recipients_of
 from bayanihan.stix.timestamps import TimestampError, format_timestamp, parse_timestamp
 from bayanihan.stix.validate import validate_object
 from bayanihan.store.objects import (
@@ -116,6 +117,10 @@ def prepare(obj: object, options: IntakeOptions) -> NewVersion | Outcome:
     if object_id in _KNOWN_FIXED:
         return Outcome(object_id, version_text, "duplicate", "a standard marking definition")
     principal = options.principal
+    if obj.get("type") == DELETION_NOTICE_TYPE:
+        refused = may_write_notice(options)
+        if refused is not None:
+            return Outcome(object_id, version_text, "rejected", refused)
     created_by = obj.get("created_by_ref")
     try:
         created, version = version_of(obj)
@@ -227,10 +232,17 @@ def store_prepared(
             ready.append(item)
     changes = LatestChanges() if correlator is not None else None
     results = insert_versions(conn, ready, now=now, changes=changes)
+    notices = [
+        v
+        for v, (result, _) in zip(ready, results, strict=True)
+        if result == STORED and v.type == DELETION_NOTICE_TYPE
+    ]
     if correlator is not None and changes is not None:
         correlator.update(conn, changes, now=now)
     elif ready:
         mark_unindexed(conn)  # written with correlation off: the next `init` indexes them
+    if notices:
+        apply_notices(conn, notices, now=now, correlator=correlator)
     for slot, version, (result, date_added) in zip(slots, ready, results, strict=True):
         stamp = version.version if version.created is not None else date_added
         if result == STORED:

@@ -35,6 +35,14 @@ CRYPTO_WALLET_EXTENSION_ID = "extension-definition--dd6f558a-f1c2-4bbc-843f-48cd
 SOCIAL_HANDLE_TYPE = "x-bayanihan-social-handle"
 SOCIAL_HANDLE_EXTENSION_ID = "extension-definition--e5370474-b95e-4170-89eb-8e3663cd77ba"
 
+# Deletion notices: an author's deletion of object versions, told to the nodes that may
+# hold them. object_ref: the deleted object; object_modified: the versions deleted
+# (their `modified`, or `created` for objects without one). Audience: the deleted
+# object's own (its markings and sharing extension are copied), so the notice goes
+# exactly where the object could go.
+DELETION_NOTICE_TYPE = "x-bayanihan-deletion"
+DELETION_NOTICE_EXTENSION_ID = "extension-definition--3aaaf54f-a740-4e15-ba4c-15de1804f573"
+
 _DEFINED = "2026-12-01T00:00:00.000Z"
 
 # type -> (extension id, name, description of the properties)
@@ -120,6 +128,27 @@ def sharing_group_extension_definition() -> dict[str, Any]:
         "description": f"Objects of type {SHARING_GROUP_TYPE}: a named set of organisations "
         "across nodes. Membership is told only to members.",
         "schema": "https://bayanihan.invalid/extensions/sharing-group/v1 (documented in "
+        "docs/extensions.md of the Bayanihan project)",
+        "version": "1.0.0",
+        "extension_types": ["new-sdo"],
+    }
+
+
+def deletion_notice_extension_definition() -> dict[str, Any]:
+    """The extension-definition of the deletion-notice object type."""
+    return {
+        "type": "extension-definition",
+        "spec_version": "2.1",
+        "id": DELETION_NOTICE_EXTENSION_ID,
+        "created_by_ref": PROJECT_IDENTITY_ID,
+        "created": _DEFINED,
+        "modified": _DEFINED,
+        "name": "Bayanihan deletion notice",
+        "description": f"Objects of type {DELETION_NOTICE_TYPE}: the author organisation "
+        "deleted versions of an object. object_ref (required): the object; object_modified "
+        "(required): the deleted versions' modified timestamps. A node holding those versions "
+        "from that author deletes them.",
+        "schema": "https://bayanihan.invalid/extensions/deletion-notice/v1 (documented in "
         "docs/extensions.md of the Bayanihan project)",
         "version": "1.0.0",
         "extension_types": ["new-sdo"],

@@ -749,7 +749,19 @@ _SPECS: tuple[TypeSpec, ...] = (
     ),
 )
 
-TYPE_SPECS: Mapping[str, TypeSpec] = MappingProxyType({spec.name: spec for spec in _SPECS})
+# The project's own object types with rules of their own (stix/extensions.py).
+_OWN_SPECS: tuple[TypeSpec, ...] = (
+    _sdo(
+        "x-bayanihan-deletion",
+        ("created_by_ref", "object_ref", "object_modified"),
+        {"object_modified": "timestamp_list"},
+        {"object_ref": ANY_OBJECT},
+    ),
+)
+
+TYPE_SPECS: Mapping[str, TypeSpec] = MappingProxyType(
+    {spec.name: spec for spec in (*_SPECS, *_OWN_SPECS)}
+)
 
 # Custom (non-core) object types: SDO-like when they carry ``created``, else SCO-like.
 CUSTOM_SDO = TypeSpec(

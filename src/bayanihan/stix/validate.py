@@ -190,6 +190,14 @@ def _check_string_list(name: str, value: object, errors: Errors) -> None:
             errors.append(f"property '{name}[{index}]' must be a string, not {_type_name(item)}")
 
 
+def _check_timestamp_list(name: str, value: object, errors: Errors) -> None:
+    items = _nonempty_list(name, value, errors)
+    if items is None:
+        return
+    for index, item in enumerate(items):
+        _check_timestamp(f"{name}[{index}]", item, errors)
+
+
 def _check_dict_list(name: str, value: object, errors: Errors) -> None:
     items = _nonempty_list(name, value, errors)
     if items is None:
@@ -344,6 +352,7 @@ _KIND_CHECKS: Mapping[str, Check] = MappingProxyType(
         "dict": _check_dict,
         "dict_list": _check_dict_list,
         "string_list": _check_string_list,
+        "timestamp_list": _check_timestamp_list,
         "hashes": _check_hashes,
         "opinion": _check_opinion,
         "relationship_type": _check_relationship_type,

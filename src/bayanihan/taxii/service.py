@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 
+from bayanihan.ingest.deletion import notices_for_deletion
 from bayanihan.ingest.intake import Outcome, store_objects
 from bayanihan.node import Node
 from bayanihan.policy.principal import Principal
@@ -432,6 +433,9 @@ class TaxiiService:
                 raise TaxiiError(
                     403, "Forbidden", "an org-admin may only delete its own organisation's objects"
                 )
+            notices = notices_for_deletion(
+                conn, object_id=object_id, doomed=doomed, now=self.node.clock()
+            )
             revived = object_store.delete_versions(
                 conn,
                 object_id=object_id,
@@ -441,6 +445,8 @@ class TaxiiService:
             )
             if self.node.correlator is not None and revived:
                 self.node.correlator.take_up(conn, revived, now=self.node.clock())
+            for notice in notices:  # the peers holding the object hear of it (push, pull)
+                self.node.store_notice(conn, notice)
             self.node.audit(
                 conn,
                 principal,

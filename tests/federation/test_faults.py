@@ -696,13 +696,6 @@ def test_a_second_orgs_objects_for_a_peers_second_org_reach_it(linked: Linked) -
     assert versions_on(a, for_bank["id"]), "AMBER for PH Bank, hosted on A, never reached A"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the wait for a peer's answer (status line and headers) runs under "
-    "peer_connect_timeout, not peer_read_timeout: a peer taking longer than the connect "
-    "time-out to answer (a big push envelope, a busy database) fails every time "
-    "(federation/client.py _request: the read time-out is set only once the headers are in)",
-)
 def test_the_read_time_out_covers_the_wait_for_the_answer(linked: Linked) -> None:
     submit(linked.b, "VN Police", indicator("198.51.100.4", tlp=Tlp.GREEN))
     with ThreadServer(linked.b) as server:

@@ -18,13 +18,14 @@ peers is built on the standard library. It is deliberately strict:
 from __future__ import annotations
 
 import base64
+import http.client
 import ipaddress
 import json
-import socket
 import ssl
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlencode, urljoin, urlsplit
 
@@ -91,6 +92,44 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         )
 
 
+def _timed(base: type[http.client.HTTPConnection], read_timeout: float) -> Any:
+    """``base`` whose socket, once connected (and, for HTTPS, the TLS handshake done under
+    the connect time-out), waits up to ``read_timeout`` for every read: the wait for the
+    status line and headers included."""
+
+    class Connection(base):  # type: ignore[valid-type,misc]
+        def connect(self) -> None:
+            super().connect()
+            self.sock.settimeout(read_timeout)
+
+    return Connection
+
+
+class _HttpHandler(urllib.request.HTTPHandler):
+    def __init__(self, read_timeout: float) -> None:
+        super().__init__()
+        self._connection = _timed(http.client.HTTPConnection, read_timeout)
+
+    def http_open(self, req: Any) -> Any:
+        return self.do_open(self._connection, req)
+
+
+class _HttpsHandler(urllib.request.HTTPSHandler):
+    def __init__(self, context: ssl.SSLContext, read_timeout: float) -> None:
+        super().__init__(context=context)
+        self._tls = context
+        self._connection = _timed(http.client.HTTPSConnection, read_timeout)
+
+    def https_open(self, req: Any) -> Any:
+        return self.do_open(self._connection, req, context=self._tls)
+
+
+@lru_cache(maxsize=32)
+def _tls_context(ca_file: str | None) -> ssl.SSLContext:
+    """One verifying context per CA bundle (loading the system store takes a while)."""
+    return ssl.create_default_context(cafile=ca_file)
+
+
 @dataclass(frozen=True, slots=True)
 class Credentials:
     """A bearer key, or a user name and password for HTTP Basic."""
@@ -130,11 +169,11 @@ class TaxiiClient:
         self.read_timeout = read_timeout
         self.max_bytes = max_bytes
         try:
-            context = ssl.create_default_context(cafile=ca_file)
+            context = _tls_context(ca_file)
         except (OSError, ssl.SSLError) as exc:
             raise PeerUnreachable(f"cannot load the CA bundle {ca_file}: {exc}") from None
         self._opener = urllib.request.build_opener(
-            _NoRedirect(), urllib.request.HTTPSHandler(context=context)
+            _NoRedirect(), _HttpHandler(read_timeout), _HttpsHandler(context, read_timeout)
         )
 
     def get(self, url: str, params: dict[str, str] | None = None) -> Response:
@@ -159,9 +198,9 @@ class TaxiiClient:
             url, data=body, headers=headers, method="GET" if body is None else "POST"
         )
         try:
-            # the time-out covers the connection; it is then set again for the reads
+            # the time-out covers the connection; the connection classes then set the
+            # read time-out, which covers the wait for the answer and every read
             with self._opener.open(request, timeout=self.connect_timeout) as answer:
-                _set_read_timeout(answer, self.read_timeout)
                 body = answer.read(self.max_bytes + 1)
                 headers = {k.lower(): v for k, v in answer.headers.items()}
         except urllib.error.HTTPError as exc:
@@ -246,14 +285,6 @@ class TaxiiClient:
         if next_token:
             params["next"] = next_token
         return self.get(urljoin(api_root, f"collections/{collection_id}/objects/"), params)
-
-
-def _set_read_timeout(answer: Any, seconds: float) -> None:
-    """Give the open socket its read time-out (urllib uses one value for both)."""
-    raw = getattr(getattr(answer, "fp", None), "raw", None)
-    sock = getattr(raw, "_sock", None)
-    if isinstance(sock, socket.socket):
-        sock.settimeout(seconds)
 
 
 def _reason(exc: urllib.error.HTTPError) -> str:

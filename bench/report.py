@@ -384,6 +384,107 @@ def correlate_section(data: dict[str, Any]) -> list[str]:
     return lines
 
 
+def federation_section(data: dict[str, Any]) -> list[str]:
+    goals = data["goals"]
+    lines = [
+        "## Federation (loopback, SQLite, real `bayanihan` processes)",
+        "",
+        f"### A new node's first pull (`bayanihan sync --peer B`, pages of {data['page_size']:,})",
+        "",
+        "| objects | sync seconds (whole process) | objects/s | peak RSS | bare paging objects/s "
+        "| `bayanihan import` objects/s | import peak RSS | sync / import |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for run in data.get("pull", []):
+        sync, bare, imp = run["sync"], run["bare_paging"]["second"], run["import"]
+        lines.append(
+            f"| {run['count']:,} | {sync['seconds']:.1f} | {fmt(sync['rate'])} | "
+            f"{sync['peak_rss_mib']:.0f} MiB | {fmt(bare['rate'])} | {fmt(imp['rate'])} | "
+            f"{imp['peak_rss_mib']:.0f} MiB | {sync['rate'] / imp['rate']:.2f}x |"
+        )
+    lines.append("")
+    for run in data.get("pull", []):
+        if run["count"] == 1_000_000:
+            seconds = run["sync"]["seconds"]
+            lines.append(
+                f"- Goal: a new node pulls 1,000,000 objects in under "
+                f"{goals['pull_1m_seconds']:.0f} s: {seconds:.1f} s, "
+                f"{verdict(seconds < goals['pull_1m_seconds'])}."
+            )
+    lines += [
+        "- Baselines of the same run: a bare httpx client paging the same collection with "
+        "the same key and page size, discarding each page (the transport's limit), and "
+        "`bayanihan import` of the same bundle into a fresh node (the store's limit). The "
+        "sync process starts, discovers the peer, validates, applies TLP and audience, "
+        "correlates and commits each page with its cursor.",
+    ]
+    latency = data.get("latency")
+    if latency:
+        remote, local = latency["remote"], latency["local"]
+        settings = ", ".join(f"{k}={v}" for k, v in latency["settings"].items())
+        lines += [
+            "",
+            "### Write on A to visible on B (push on)",
+            "",
+            "| path | samples | time-outs | p50 ms | p95 ms | p99 ms | max ms |",
+            "|---|---:|---:|---:|---:|---:|---:|",
+        ]
+        for name, stats in (("POST on A, GET on B", remote), ("POST on A, GET on A", local)):
+            lines.append(
+                f"| {name} | {stats['n']} | {stats['timeouts']} | {ms(stats['p50_s'] * 1000)} | "
+                f"{ms(stats['p95_s'] * 1000)} | {ms(stats['p99_s'] * 1000)} | "
+                f"{ms(stats['max_s'] * 1000)} |"
+            )
+        lines += [
+            "",
+            f"- Goal: p95 under {goals['p95_seconds']:.0f} s: "
+            f"{remote['p95_s']:.2f} s, {verdict(remote['p95_s'] < goals['p95_seconds'])}.",
+            f"- Two `bayanihan serve` processes peered both ways, {settings}; one GREEN "
+            f"indicator POSTed to A, then B asked for it by id every "
+            f"{latency['poll_ms']:.0f} ms; samples spaced randomly 0-500 ms apart.",
+        ]
+    ring = data.get("ring")
+    if ring:
+        lines += [
+            "",
+            f"### {ring['nodes']} nodes in a ring, a partition healing",
+            "",
+            "| phase | converged | seconds | bytes on the wire | bytes / least possible |",
+            "|---|---|---:|---:|---:|",
+        ]
+        least = ring["heal"].get("least_bytes")
+        for phase in ("settle", "partition", "heal"):
+            item = ring[phase]
+            seconds = "-" if item["seconds"] is None else f"{item['seconds']:.1f}"
+            ratio = f"{item['bytes'] / least:.1f}x" if phase == "heal" and least else ""
+            lines.append(
+                f"| {phase} | {'yes' if item['converged'] else '**no**'} | {seconds} | "
+                f"{item['bytes']:,} | {ratio} |"
+            )
+        heal = ring["heal"]
+        down = " and ".join(str(n) for n in ring["down"])
+        lines += [
+            "",
+            f"- Each node peered both ways with its two neighbours, background sync every "
+            f"{ring['settings']['BAYANIHAN_SYNC_INTERVAL']} s; a counting TCP proxy in front "
+            "of every node counts federation traffic only (headers and bodies, both ways).",
+            f"- Settle: {ring['seed_per_node']} objects per node. Partition: nodes {down} "
+            f"stopped, every node writes {ring['per_node']:,} GREEN indicators (the stopped "
+            "ones into their database), the running side converges among itself. Heal: the "
+            f"two start again ({heal['restart_s']:.1f} s until both answer), then every "
+            f"node holds every object {heal['seconds_after_up']:.1f} s later."
+            if heal["seconds_after_up"] is not None
+            else "- Heal did not converge within the time-out.",
+        ]
+        if least:
+            lines.append(
+                f"- Least possible for the heal: each new object's JSON once to each other "
+                f"node, {least:,} bytes ({heal['payload_bytes']:,} bytes of objects x "
+                f"{ring['nodes'] - 1})."
+            )
+    return lines
+
+
 def main() -> None:
     today = datetime.date.today().isoformat()
     lines = [
@@ -407,6 +508,9 @@ def main() -> None:
     correlate = load("correlate.json")
     if correlate:
         lines += correlate_section(correlate) + [""]
+    federation = load("federation.json")
+    if federation:
+        lines += federation_section(federation) + [""]
     policy = WORK / "policy.md"
     if policy.exists():
         lines += [policy.read_text().strip(), ""]

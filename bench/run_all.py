@@ -29,6 +29,7 @@ def main() -> None:
         run(str(HERE / "bench_import.py"), "--count", "100000")
         run(str(HERE / "bench_policy.py"), "--count", "100000")
         run(str(HERE / "bench_correlate.py"), "--quick")
+        run(str(HERE / "bench_federation.py"), "--quick")
         return
     run(str(HERE / "bench_import.py"))
     run(str(HERE / "bench_taxii.py"))
@@ -36,6 +37,7 @@ def main() -> None:
     pg = os.environ.get("BAYANIHAN_BENCH_PG") or os.environ.get("BAYANIHAN_TEST_PG")
     run(*policy, *(["--pg", pg] if pg else []))
     run(str(HERE / "bench_correlate.py"), *(["--pg", pg] if pg else []))
+    run(str(HERE / "bench_federation.py"))
     run(str(HERE / "report.py"))
 
 

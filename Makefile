@@ -5,6 +5,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 DEMO_DB ?= bayanihan.db
 PORT ?= 8640
+# test processes in parallel (pytest-xdist); 1 runs the suite in this process
+TEST_WORKERS ?= 2
 
 .PHONY: run test test-pg lint format bench bench-quick clean
 
@@ -18,7 +20,7 @@ run: $(STAMP)
 	$(BIN)/bayanihan --db sqlite:///$(abspath $(DEMO_DB)) serve --port $(PORT)
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q $(if $(filter 1,$(TEST_WORKERS)),,-n $(TEST_WORKERS))
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import ssl
 import sys
 import time
 from collections.abc import Sequence
@@ -232,8 +233,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if bool(args.tls_cert) != bool(args.tls_key):
         raise NodeError("HTTPS needs both --tls-cert and --tls-key")
     settings = _settings(
-        args, host=args.host, port=args.port, tls_cert=args.tls_cert, tls_key=args.tls_key
+        args,
+        host=args.host,
+        port=args.port,
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
+        tls_client_ca=args.tls_client_ca,
     )
+    if settings.tls_client_ca is not None:
+        if settings.tls_cert is None:
+            raise NodeError("--tls-client-ca (mutual TLS) needs HTTPS: --tls-cert and --tls-key")
+        if not settings.tls_client_ca.is_file():
+            raise NodeError(f"--tls-client-ca: no such file: {settings.tls_client_ca}")
     node = Node(settings)
     record = node.require_initialised()
     scheme = "https" if settings.tls_cert else "http"
@@ -249,6 +260,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         port=settings.port,
         ssl_certfile=str(settings.tls_cert) if settings.tls_cert else None,
         ssl_keyfile=str(settings.tls_key) if settings.tls_key else None,
+        ssl_ca_certs=str(settings.tls_client_ca) if settings.tls_client_ca else None,
+        ssl_cert_reqs=ssl.CERT_REQUIRED if settings.tls_client_ca else ssl.CERT_NONE,
         log_level=args.log_level,
         access_log=args.access_log,
         proxy_headers=False,
@@ -423,6 +436,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=None, help="port (default 8640)")
     serve.add_argument("--tls-cert", default=None, help="PEM certificate chain: serve HTTPS")
     serve.add_argument("--tls-key", default=None, help="PEM private key for --tls-cert")
+    serve.add_argument(
+        "--tls-client-ca",
+        default=None,
+        help="PEM CA bundle: require a client certificate signed by it (mutual TLS)",
+    )
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     serve.add_argument("--access-log", action="store_true", help="log every request")
     serve.set_defaults(func=cmd_serve)

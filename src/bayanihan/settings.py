@@ -42,6 +42,11 @@ class Settings(BaseSettings):
     port: int = Field(default=8640, description="Port `serve` listens on.")
     tls_cert: Path | None = Field(default=None, description="PEM certificate chain for HTTPS.")
     tls_key: Path | None = Field(default=None, description="PEM private key for HTTPS.")
+    tls_client_ca: Path | None = Field(
+        default=None,
+        description="PEM CA bundle: with HTTPS, `serve` requires every client to present a "
+        "certificate signed by it (mutual TLS).",
+    )
     max_content_length: int = Field(
         default=10 * 1024 * 1024,
         ge=1024,

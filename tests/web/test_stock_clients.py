@@ -204,6 +204,71 @@ def test_https_with_trustme_certificates(tmp_path: Path, monkeypatch: pytest.Mon
         proc.stop()
 
 
+def test_mutual_tls_requires_a_client_certificate_from_the_ca(tmp_path: Path) -> None:
+    servers = trustme.CA()
+    clients = trustme.CA()
+    stranger = trustme.CA()
+    certificate = servers.issue_cert("127.0.0.1")
+    cert_file, key_file = tmp_path / "server.pem", tmp_path / "server.key"
+    certificate.private_key_pem.write_to_path(str(key_file))
+    with cert_file.open("wb") as out:
+        for blob in certificate.cert_chain_pems:
+            out.write(blob.bytes())
+    clients.cert_pem.write_to_path(str(tmp_path / "clients.pem"))
+    db = f"sqlite:///{tmp_path / 'node.db'}"
+    key, _ = _init(tmp_path, db)
+
+    def context(issuer: trustme.CA | None) -> ssl.SSLContext:
+        made = ssl.create_default_context()
+        servers.configure_trust(made)
+        if issuer is not None:
+            issuer.issue_cert("peer-node.example").configure_cert(made)
+        return made
+
+    proc = ServeProcess(
+        db,
+        tmp_path,
+        "--tls-cert",
+        str(cert_file),
+        "--tls-key",
+        str(key_file),
+        "--tls-client-ca",
+        str(tmp_path / "clients.pem"),
+    )
+    try:
+        proc.start(verify=context(clients))
+        headers = {"Accept": "application/taxii+json;version=2.1", "Authorization": f"Bearer {key}"}
+        answer = httpx.get(proc.url + "/taxii2/", headers=headers, verify=context(clients))
+        assert answer.status_code == 200
+        for wrong in (None, stranger):  # no certificate, or one from another CA
+            with pytest.raises((httpx.ConnectError, httpx.ReadError, httpx.RemoteProtocolError)):
+                httpx.get(proc.url + "/taxii2/", headers=headers, verify=context(wrong))
+    finally:
+        proc.stop()
+
+
+def test_mutual_tls_needs_https_and_a_readable_bundle(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'node.db'}"
+    _init(tmp_path, db)
+    plain = run_cli("--db", db, "serve", "--tls-client-ca", str(tmp_path / "ca.pem"))
+    assert plain.returncode == 2
+    assert "needs HTTPS" in plain.stderr
+    (tmp_path / "s.pem").write_text("x")
+    missing = run_cli(
+        "--db",
+        db,
+        "serve",
+        "--tls-cert",
+        str(tmp_path / "s.pem"),
+        "--tls-key",
+        str(tmp_path / "s.pem"),
+        "--tls-client-ca",
+        str(tmp_path / "nope.pem"),
+    )
+    assert missing.returncode == 2
+    assert "no such file" in missing.stderr
+
+
 def test_serve_refuses_half_a_tls_configuration(tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path / 'node.db'}"
     _init(tmp_path, db)

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from bayanihan.correlate.service import Correlation
 from bayanihan.federation import Federation
 from bayanihan.node import Node
 from bayanihan.policy.roles import Role
@@ -22,7 +23,7 @@ from bayanihan.taxii.service import TaxiiService
 from tests.conftest import ThreadServer
 from tests.federation import test_pull
 from tests.federation.test_pull import submit, to
-from tests.stixgen import indicator, stamp
+from tests.stixgen import indicator, ipv4, stamp
 
 peer_db = test_pull.peer_db
 
@@ -307,3 +308,81 @@ def test_a_plain_taxii_peer_gets_only_clear_and_green(nodes: Nodes) -> None:
     sent = {peer: {e.object_id for e in entries(nodes.a, peer)} for peer in ("B", "plain")}
     assert sent["plain"] == {clear["id"], green["id"]}
     assert sent["B"] == {clear["id"], green["id"], amber["id"], strict["id"], red["id"]}
+
+
+def copies(node: Node, object_id: str) -> list[str]:
+    """The origin of every version of an object held on a node, oldest first."""
+    with node.store.read() as conn:
+        rows = conn.execute(
+            select(objects.c.origin).where(objects.c.id == object_id).order_by(objects.c.date_added)
+        )
+        return list(rows.scalars())
+
+
+def matches(node: Node) -> set[tuple[str, str]]:
+    """The node operator's hits: (value, organisation of the counterpart)."""
+    found = Correlation(node).hits(node.operator()).hits
+    return {(h["observable"]["value"], h["counterpart"]["org"]["name"]) for h in found}
+
+
+def test_our_sco_pushed_to_a_peer_is_not_stored_again_when_pulled_back(nodes: Nodes) -> None:
+    """An SCO names no author: the outbox tells that the one coming back is ours."""
+    with ThreadServer(nodes.b) as server:
+        federation = peer_b(nodes, server)
+        sco = ipv4("45.133.1.41")  # not on a warning-list: a copy here would correlate
+        submit(nodes.a, None, sco)
+        [pushed] = federation.push("B")
+        assert pushed.ok and pushed.accepted == 1, pushed
+        assert held(nodes.b)[sco["id"]] == ("PH CERT", False)
+        [pulled] = federation.pull("B")
+        assert pulled.ok, pulled.error
+        assert (pulled.stored, pulled.rejected, pulled.skipped) == (0, 0, 1), pulled.as_dict()
+        [again] = federation.sync("B")
+        assert again.ok and again.pull is not None and again.pull.stored == 0
+    assert copies(nodes.a, sco["id"]) == ["local"]
+    assert matches(nodes.a) == set()  # no match with ourselves
+
+
+def test_the_same_sco_reported_by_the_peers_own_org(nodes: Nodes) -> None:
+    """SCO ids come from the value: VN Police on B and our org reporting one IP address
+    write the same id, and neither names an author. What B held before our SCO reached
+    it is B's: pulled first, it is stored as relayed by B (a true match). What comes from
+    B only after we sent B the same SCO is not told apart from ours coming back, and is
+    not stored again. What VN Police says about the value names its author (here an
+    indicator) and still arrives, and correlates, whatever the order."""
+    a, b = nodes.a, nodes.b
+    with ThreadServer(b) as server:
+        federation = peer_b(nodes, server)
+
+        before = ipv4("45.133.1.42")
+        submit(b, "VN Police", before)  # B has it before our round
+        submit(a, None, before)
+        [round_] = federation.sync("B")  # pulls B's copy, then pushes ours
+        assert round_.ok, round_.as_dict()
+        assert round_.pull is not None and round_.pull.stored == 1
+        assert round_.push is not None and round_.push.accepted == 1
+        with b.store.read() as conn:  # B holds both: its own, and ours as PH CERT
+            authors = conn.execute(
+                select(orgs.c.name)
+                .select_from(objects.join(orgs, orgs.c.row_id == objects.c.author_org))
+                .where(objects.c.id == before["id"])
+            )
+            assert sorted(authors.scalars()) == ["PH CERT", "VN Police"]
+        [back] = federation.pull("B")  # ours, back from B
+        assert back.ok and (back.stored, back.skipped) == (0, 1), back.as_dict()
+        assert copies(a, before["id"]) == ["local", "relay:B"]
+        assert ("45.133.1.42", "B (node)") in matches(a)
+
+        after = ipv4("45.133.1.43")
+        said = indicator("45.133.1.43", tlp=Tlp.GREEN)
+        submit(b, "VN Police", after, said)  # B has it too, and says so
+        submit(a, None, after)
+        [pushed] = federation.push("B")  # ours reaches B before we pull B's copy
+        assert pushed.ok and pushed.accepted == 1, pushed
+        [pulled] = federation.pull("B")  # both copies of the SCO come: neither stored
+        assert pulled.ok and (pulled.stored, pulled.skipped) == (1, 2), pulled.as_dict()
+    assert copies(a, after["id"]) == ["local"]
+    assert held(a)[said["id"]] == ("VN Police", False)
+    found = matches(a)
+    assert ("45.133.1.43", "VN Police") in found
+    assert ("45.133.1.43", "B (node)") not in found

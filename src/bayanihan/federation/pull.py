@@ -9,7 +9,10 @@ moves forward, so two pulls of one peer at once store each version once.
 Who an object is written as (DESIGN §6):
 
 - authored by an organisation the peer hosts: as that organisation, any TLP;
-- authored by one of this node's own organisations: not written (no echo);
+- authored by one of this node's own organisations: not written (no echo); nor is an
+  object naming no author (an SCO) whose very version this node sent to the peer (the
+  outbox says so): the same value reported by the peer's own organisation is then not
+  told apart from ours coming back, and not stored again (docs/federation.md);
 - anything else (a third node's org, an unknown author, no author, SCOs): relayed,
   accepted only at TLP:CLEAR or GREEN, attributed to the peer's node, origin
   ``relay:NAME``.
@@ -30,7 +33,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from bayanihan.federation.client import Credentials, PeerUnreachable, TaxiiClient
-from bayanihan.ingest.intake import IntakeOptions, Outcome, store_objects
+from bayanihan.ingest.intake import IntakeOptions, Outcome, store_objects, version_of
 from bayanihan.node import Node, NodeError, parse_country
 from bayanihan.policy.principal import Principal
 from bayanihan.policy.roles import Role
@@ -373,12 +376,37 @@ def _node_org(node: Node, conn: Connection, peer: peer_store.PeerRecord) -> org_
     return org
 
 
+def _version(obj: dict[str, Any]) -> int | None:
+    """The version the store would give ``obj`` (None: not a valid timestamp)."""
+    try:
+        return version_of(obj)[1]
+    except (TimestampError, TypeError, ValueError):
+        return None
+
+
+def _sent_back(
+    conn: Connection, peer: peer_store.PeerRecord, objects: Sequence[object]
+) -> dict[str, set[int]]:
+    """The versions this node sent to the peer among the page's objects that name no
+    author: an SCO carries no ``created_by_ref``, so only the outbox tells that the one
+    coming back is ours. One query for the page."""
+    anonymous = [
+        o["id"]
+        for o in objects
+        if isinstance(o, dict) and isinstance(o.get("id"), str) and o.get("created_by_ref") is None
+    ]
+    if not anonymous:
+        return {}
+    return peer_store.sent_versions(conn, peer_row=peer.row_id, object_ids=anonymous)
+
+
 def _sort(
     node: Node, conn: Connection, peer: peer_store.PeerRecord, objects: Sequence[object]
 ) -> tuple[dict[tuple[int, str, str], _Batch], list[Outcome]]:
     """Group a page's objects by who writes them; the ones refused outright as outcomes."""
     local = {o.identity_id for o in org_store.list_orgs(conn) if o.local}
     hosted = {o.identity_id: o for o in peer_store.hosted_orgs(conn, peer.row_id)}
+    sent = _sent_back(conn, peer, objects)
     batches: dict[tuple[int, str, str], _Batch] = {}
     outcomes: list[Outcome] = []
     node_org: org_store.OrgRecord | None = None
@@ -395,7 +423,11 @@ def _sort(
         object_id = obj.get("id")
         object_id = object_id if isinstance(object_id, str) else "(no id)"
         author = obj.get("created_by_ref")
-        if author in local or object_id in local:
+        if (
+            author in local
+            or object_id in local
+            or (author is None and object_id in sent and _version(obj) in sent[object_id])
+        ):
             outcomes.append(Outcome(object_id, None, "skipped", "ours: not written back"))
             continue
         if author == PROJECT_IDENTITY_ID or object_id in _SHIPPED:

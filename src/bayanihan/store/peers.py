@@ -8,7 +8,7 @@ and ``bayanihan.policy`` what a peer may receive (a ReadScope rendered by
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, Connection, and_, delete, func, insert, select, update
@@ -435,6 +435,35 @@ def set_push_cursor(conn: Connection, *, peer_row: int, cursor: int) -> None:
         .where(peer_push.c.peer_row == peer_row, peer_push.c.cursor < cursor)
         .values(cursor=cursor)
     )
+
+
+def sent_versions(
+    conn: Connection, *, peer_row: int, object_ids: Iterable[str]
+) -> dict[str, set[int]]:
+    """Of these object ids, the versions this node has sent, or is sending, to the peer:
+    object id -> versions (``objects.version``: modified, else created, else 0 for an
+    SCO). Every outbox entry counts but those the peer refused (``failed``) or that were
+    never sent (``dropped``): a pending entry may have reached the peer in an attempt
+    whose answer was lost. Only versions written here by this node's own organisations
+    are ever queued, so what this names is ours.
+
+    Pulling asks this once per page (by ``ix_peer_outbox_object``), to know our own
+    objects coming back when they name no author (SCOs)."""
+    wanted = sorted(set(object_ids))
+    found: dict[str, set[int]] = {}
+    for chunk in range(0, len(wanted), 900):
+        rows = conn.execute(
+            select(peer_outbox.c.object_id, peer_outbox.c.version)
+            .where(
+                peer_outbox.c.peer_row == peer_row,
+                peer_outbox.c.object_id.in_(wanted[chunk : chunk + 900]),
+                peer_outbox.c.state.not_in([FAILED, DROPPED]),
+            )
+            .distinct()
+        )
+        for object_id, version in rows:
+            found.setdefault(str(object_id), set()).add(int(version))
+    return found
 
 
 def claim_due(

@@ -494,6 +494,8 @@ peer_push = Table(
 # The push outbox: one row per (peer, object version) to send, filled in the transaction
 # that moves the peer's push cursor, retried with back-off until the peer's status says
 # how it went. No foreign key to objects: a version deleted here drops its entry.
+# Entries are kept once finished: they are the record of what was sent to the peer, by
+# which a pull knows our own objects coming back when they name no author (SCOs).
 peer_outbox = Table(
     "peer_outbox",
     metadata,
@@ -512,5 +514,6 @@ peer_outbox = Table(
     Column("finished", BigInteger),
     UniqueConstraint("peer_row", "date_added"),
     Index("ix_peer_outbox_due", "peer_row", "state", "next_attempt"),
+    Index("ix_peer_outbox_object", "peer_row", "object_id"),
     sqlite_autoincrement=True,
 )

@@ -1,7 +1,8 @@
 """``bayanihan peer add|list|outbox|remove`` and ``bayanihan sync``: federation from the shell.
 
 The CLI operator holds the database, so these act as the node administrator.
-Secrets given to ``peer add`` are stored for talking to the peer and never printed.
+Secrets given to ``peer add`` are stored for talking to the peer and never printed;
+``--key-stdin`` and ``--password-stdin`` keep them off the command line.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from bayanihan.federation import Federation, PeerView
-from bayanihan.node import Node
+from bayanihan.node import Node, NodeError
 
 NodeFactory = Callable[[argparse.Namespace], Node]
 
@@ -31,13 +32,30 @@ def _lag(view: PeerView) -> str:
     return f"{seconds // 86400}d"
 
 
+def _stdin_secret(flag: str) -> str:
+    """One line of standard input, without its line ending: a secret given this way is
+    not seen in ``ps`` or kept in the shell's history."""
+    line = sys.stdin.readline().removesuffix("\n").removesuffix("\r")
+    if not line.strip():
+        raise NodeError(f"{flag}: standard input gave no secret (one line expected)")
+    return line
+
+
 def _cmd_add(make: NodeFactory, args: argparse.Namespace) -> int:
+    if args.key_stdin and args.password_stdin:
+        raise NodeError("give either --key-stdin or --password-stdin: one line, one secret")
+    if args.password_stdin and not args.user:
+        raise NodeError("--password-stdin is the HTTP Basic password of --user U")
+    if args.key_stdin and args.user:
+        raise NodeError("give either --key or --user with --password, not both")
+    key = _stdin_secret("--key-stdin") if args.key_stdin else args.key
+    password = _stdin_secret("--password-stdin") if args.password_stdin else args.password
     view = Federation(make(args)).add_peer(
         args.name,
         url=args.url,
-        key=args.key,
+        key=key,
         username=args.user,
-        password=args.password,
+        password=password,
         ca_file=args.ca_file,
         allow_insecure=args.allow_insecure,
         push_collection=args.push_collection,
@@ -144,9 +162,21 @@ def add_commands(commands: Any, make: NodeFactory) -> None:
     add = peer.add_parser("add", help="record a peer by its TAXII discovery URL (no network)")
     add.add_argument("name", help="a short name: letters, digits, '.', '_', '-'")
     add.add_argument("--url", required=True, help="the peer's TAXII 2.1 discovery URL")
-    add.add_argument("--key", help="our API key on the peer (sent as a bearer token)")
+    key = add.add_mutually_exclusive_group()
+    key.add_argument("--key", help="our API key on the peer (sent as a bearer token)")
+    key.add_argument(
+        "--key-stdin",
+        action="store_true",
+        help="read the key from standard input (one line), not from the command line",
+    )
     add.add_argument("--user", help="HTTP Basic user name (with --password)")
-    add.add_argument("--password", help="HTTP Basic password (with --user)")
+    password = add.add_mutually_exclusive_group()
+    password.add_argument("--password", help="HTTP Basic password (with --user)")
+    password.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password of --user from standard input (one line)",
+    )
     add.add_argument("--ca-file", help="PEM CA bundle to verify the peer's certificate")
     add.add_argument(
         "--allow-insecure",

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import httpx
 
 from bayanihan.policy.roles import Role
 from bayanihan.policy.tlp import Tlp
+from bayanihan.store import peers as peer_store
 from tests.conftest import ThreadServer, free_port, run_cli
 from tests.federation import test_pull
 from tests.federation.test_pull import Pair, submit
@@ -83,3 +85,58 @@ def test_peers_over_rest(pair: Pair) -> None:
         assert httpx.delete(f"{api}/peers/B", headers=as_admin).status_code == 204
         assert httpx.delete(f"{api}/peers/B", headers=as_admin).status_code == 404
         assert httpx.get(f"{api}/peers", headers=as_admin).json() == []
+
+
+def test_peer_add_reads_the_secret_from_standard_input(pair: Pair) -> None:
+    """--key-stdin / --password-stdin: the secret is neither an argument (seen in `ps`)
+    nor in the shell's history; one line is read and its line ending dropped."""
+    db = ["--db", pair.a.settings.db]
+    pair.a.store.dispose()  # the CLI processes use the database from here on
+    submit(pair.b, "VN Police", indicator("198.51.100.91", tlp=Tlp.GREEN))
+    with ThreadServer(pair.b) as server:
+        url = server.url + "/taxii2/"
+        added = run_cli(
+            *db, "peer", "add", "B", "--url", url, "--key-stdin", input_text=pair.sync_key + "\n"
+        )
+        assert added.returncode == 0, added.stderr
+        assert "bearer key" in added.stdout
+        assert pair.sync_key not in added.stdout + added.stderr
+        pulled = run_cli(*db, "sync", "--peer", "B", "--pull-only")  # B takes the key
+        assert pulled.returncode == 0, pulled.stderr
+        assert "B: 0 stored" not in pulled.stdout and " stored" in pulled.stdout
+    basic = run_cli(
+        *db,
+        "peer",
+        "add",
+        "M",
+        "--url",
+        "https://m.example.org/taxii2/",
+        "--user",
+        "interop",
+        "--password-stdin",
+        input_text=" pass word \r\nnot this line\n",
+    )
+    assert basic.returncode == 0, basic.stderr
+    assert "HTTP Basic as interop" in basic.stdout and "pass word" not in basic.stdout
+
+    def refused(*args: str, given: str, says: str) -> None:
+        done = run_cli(
+            *db, "peer", "add", "C", "--url", "https://c.example.org/", *args, input_text=given
+        )
+        assert done.returncode != 0 and says in done.stderr, done.stderr
+
+    refused("--key-stdin", given="", says="--key-stdin: standard input gave no secret")
+    refused("--key-stdin", given="  \n", says="--key-stdin: standard input gave no secret")
+    refused("--user", "u", "--password-stdin", given="", says="--password-stdin: standard input")
+    refused("--password-stdin", given="p\n", says="--password-stdin is the HTTP Basic password")
+    refused("--key", "k", "--key-stdin", given="k\n", says="not allowed with argument")
+    refused("--key-stdin", "--user", "u", "--password-stdin", given="k\n", says="one secret")
+    refused("--key-stdin", "--user", "u", given="k\n", says="not both")
+
+    listed = run_cli(*db, "peer", "list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert [p["name"] for p in json.loads(listed.stdout)] == ["B", "M"]  # nothing else kept
+    with pair.a.store.read() as conn:
+        stored = {p.name: p for p in peer_store.list_peers(conn)}
+    assert stored["B"].secret == pair.sync_key
+    assert (stored["M"].username, stored["M"].secret) == ("interop", " pass word ")

@@ -20,7 +20,7 @@ from bayanihan.stix.timestamps import now_micros
 from bayanihan.store import peers as peer_store
 from bayanihan.store.schema import objects, orgs
 from bayanihan.taxii.service import TaxiiService
-from tests.conftest import ThreadServer
+from tests.conftest import ThreadServer, free_port
 from tests.federation import test_pull
 from tests.federation.test_pull import submit, to
 from tests.stixgen import indicator, ipv4, stamp
@@ -195,6 +195,48 @@ def test_a_peer_never_pulled_from_is_not_pushed_to(nodes: Nodes) -> None:
         [both] = federation.sync("B")  # pull, then push
         assert both.ok, both.as_dict()
         assert both.push is not None and both.push.accepted == 1
+
+
+def test_a_first_pull_that_failed_holds_the_push_back_and_passes_nothing_over(
+    nodes: Nodes,
+) -> None:
+    """A push takes one thing from pulling: who the peer hosts (the API root and the
+    writable collection it finds itself). A peer down at its first round is not pushed
+    to, and nothing is queued or passed over meanwhile: the first round that reaches it
+    sends everything written since, AMBER for one of its organisations included (one
+    registered here by hand, which only the pull links to the peer)."""
+    a, b = nodes.a, nodes.b
+    vn_police = b.org("VN Police").identity_id
+    a.add_org("VN Police", country="VN", identity_id=vn_police)
+    port = free_port()
+    federation = Federation(a)
+    federation.add_peer("B", url=f"http://127.0.0.1:{port}/taxii2/", key=nodes.sync_key)
+    green = indicator("198.51.100.80", tlp=Tlp.GREEN)
+    amber = indicator("198.51.100.81", tlp=Tlp.AMBER, extensions=to(vn_police))
+    submit(a, None, green, amber)
+
+    [down] = federation.sync("B")
+    assert down.pull is not None and "connection refused" in str(down.pull.error)
+    assert down.push is not None and "not been pulled from successfully" in str(down.push.error)
+    assert "last pull error: " in str(down.push.error)
+    later = indicator("198.51.100.82", tlp=Tlp.AMBER, extensions=to(vn_police))
+    submit(a, None, later)
+    with serve_on(b, port):  # B is up, but A has not pulled from it yet
+        [push_only] = federation.push("B")
+        assert not push_only.ok and "not been pulled" in str(push_only.error)
+    assert entries(a, "B") == []
+    with a.store.read() as conn:
+        assert [s.cursor for s in peer_store.push_states(conn).values()] == [0]
+
+    with serve_on(b, port):
+        [back] = federation.sync("B")
+    assert back.ok, back.as_dict()
+    assert back.push is not None and (back.push.queued, back.push.accepted) == (3, 3)
+    on_b = held(b)
+    for sent in (green, amber, later):
+        assert on_b[sent["id"]] == ("PH CERT", False)
+    police = b.operator("VN Police")
+    assert {amber["id"], later["id"]} <= _readable(b, police)
 
 
 def test_a_peer_that_is_down_gets_its_objects_when_it_is_back(nodes: Nodes) -> None:

@@ -273,7 +273,9 @@ class Federation:
         by: Principal | None = None,
     ) -> list[SyncResult]:
         """One round per peer: pull (which learns the orgs it hosts), then push. A peer
-        that cannot be pulled from is still pushed to: its outbox fills either way."""
+        whose pull fails is still pushed to (its outbox fills either way) once a pull
+        from it has succeeded before; until then who it hosts is unknown and the push
+        waits, passing nothing over (see ``push``)."""
         _admin(by, "run sync rounds")
         self.node.require_initialised()
         if not pull and not push:

@@ -14,9 +14,11 @@ A round for one peer has two steps.
    peer, AMBER and above only to a peer hosting an organisation of the object's
    audience. Who a peer hosts is learned by pulling from it, so a peer never pulled
    from successfully is not pushed to: its AMBER objects would otherwise be passed
-   over for good. Only objects written here by this node's own organisations (origin
-   ``local``) are pushed: nothing received from a peer is sent on, so nothing goes
-   back to its origin and AMBER never relays.
+   over for good. Its push cursor stays where it was meanwhile, so the first round
+   after a successful pull queues everything written in between. Only objects
+   written here by this node's own organisations (origin ``local``) are pushed:
+   nothing received from a peer is sent on, so nothing goes back to its origin and
+   AMBER never relays.
 
 2. **Send**. Due entries, oldest first, are POSTed as TAXII envelopes of
    ``push_batch_size`` objects (within the peer's ``max_content_length``) to the
@@ -167,9 +169,14 @@ def _fill(node: Node, record: PeerRecord, result: PushResult) -> tuple[ReadScope
         if peer is None or peer.row_id != record.row_id:
             raise PeerGone(f"peer {record.name} was removed during the push")
         if peer.last_success is None:
+            # the one thing a push takes from pulling (it finds the API root and the
+            # collection itself); nothing is queued and the cursor stays, so nothing is
+            # passed over: the first push after a successful pull sends it all
+            why = f"; last pull error: {peer.last_error}" if peer.last_error else ""
             raise NodeError(
-                f"nothing pushed to {peer.name}: it has not been pulled from yet, so the "
-                "organisations it hosts are unknown (a pull comes first: `bayanihan sync`)"
+                f"nothing pushed to {peer.name}: it has not been pulled from successfully "
+                "yet, so the organisations it hosts are unknown (a pull comes first: "
+                f"`bayanihan sync`){why}"
             )
         state = peer_store.push_state(conn, peer.row_id)
         scope = peer_scope(_hosted_rows(conn, peer))

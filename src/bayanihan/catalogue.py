@@ -119,11 +119,13 @@ class Catalogue:
         return outcomes
 
     def revoke(self, who: Principal, object_id: str) -> Outcome:
-        """Revoke an object of the caller's organisation: a new version with revoked true."""
+        """Revoke an object of the caller's organisation (a sync key's: of one of its
+        organisations): a new version with revoked true."""
         require(who, Action.WRITE, "revoke objects")
         [body] = self.get(who, object_id)
         current = orjson.loads(body)
-        if current.get("created_by_ref") != who.org_identity:
+        author = current.get("created_by_ref")
+        if author != who.org_identity and who.peer_org(author) is None:
             raise PermissionDenied("only the author organisation revokes an object")
         if "modified" not in current:
             raise NodeError(f"{object_id} has no versions (an SCO): delete it instead")

@@ -24,7 +24,7 @@ from bayanihan.correlate.index import Correlator, indexed
 from bayanihan.ingest.deletion import Notice
 from bayanihan.ingest.intake import IntakeOptions, store_objects, version_of
 from bayanihan.policy.audience import audience_for
-from bayanihan.policy.principal import Principal
+from bayanihan.policy.principal import PeerOrg, Principal
 from bayanihan.policy.roles import Action, Role, may_grant, no_wider
 from bayanihan.policy.tlp import Tlp, marking_definition
 from bayanihan.settings import Settings
@@ -446,15 +446,19 @@ class Node:
             return None
         with self.store.read() as conn:
             record = key_store.key_by_hash(conn, hash_key(secret))
-        if record is None or record.revoked is not None or record.user_disabled is not None:
-            return None
+            if record is None or record.revoked is not None or record.user_disabled is not None:
+                return None
+            role = Role(record.role)
+            # a sync key is a peer node: it acts for every org this node knows it hosts
+            fellows = org_store.co_hosted(conn, record.org_row) if role is Role.SYNC else []
         return Principal(
             org_row=record.org_row,
             org_identity=record.org_identity,
             org_name=record.org_name,
-            role=Role(record.role),
+            role=role,
             key_row=record.row_id,
             user_row=record.user_row,
+            peer_orgs=tuple(PeerOrg(o.row_id, o.identity_id, o.country) for o in fellows),
         )
 
     def revoke_key_as(self, principal: Principal, row_id: int) -> None:

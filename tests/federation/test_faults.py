@@ -265,8 +265,9 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, World]:
     rng = random.Random(20261101)
     a_items = draw_items(rng, "a0", 120, pool=("a1", "b0", "b1"), max_versions=3)
     # B's objects come to A by A's pull: one version each (a pull of several versions is
-    # tested on its own below), and never for PH Bank alone (A's key on B reads as PH
-    # CERT only: the xfail test below)
+    # tested on its own below), and never for PH Bank alone (B never pulls from A here, so
+    # it does not learn that A hosts PH Bank and A's key on B reads as PH CERT only; with
+    # both nodes syncing it reads as both: the mirror-image tests below)
     b_items = draw_items(rng, "b0", 100, pool=("a0", "b1"), max_versions=1)
     b_items += draw_items(rng, "b1", 100, pool=("a0", "b0"), max_versions=1)
 
@@ -574,8 +575,11 @@ def test_peer_restarted_from_an_empty_database(pair: Pair) -> None:
 def test_both_nodes_syncing_at_once_converge(pair: Pair) -> None:
     """The mirror image too: A also serves, B also syncs, and their rounds run at the
     same time, so most objects arrive twice (pushed and pulled) and must be stored once.
-    Objects of each node's second org travel only by the other's pull (a sync key writes
-    as its own org only, so pushing them is refused: recorded, not retried)."""
+    A node learns which orgs its peer hosts by pulling from it; until then the peer's
+    sync key acts for its own org only, so a push of the second org's objects that comes
+    first is refused (recorded, not retried) and they travel by the other's pull. Once
+    both have pulled, each node's key on the other acts for both its orgs: pushes of the
+    second orgs' objects, AMBER for the other's second org included, are accepted."""
     world = pair.world
     a_serve = ServeProcess(pair.a, pair.where / "a-serve.log")
     pair.started.append(a_serve)
@@ -603,14 +607,33 @@ def test_both_nodes_syncing_at_once_converge(pair: Pair) -> None:
     items = world.items + bank + more
     assert_holds_exactly(pair.a, allowed(items, HOSTS["A"]), "node A")
     assert_holds_exactly(pair.b, allowed(items, HOSTS["B"]), "node B")
-    # the refused pushes: each node's second org's objects, and only those
+    # the refused pushes, if any (they depend on which pull came first): each node's
+    # second org's objects, and only those
     refused_by_b = failed_ids(pair.a)
     refused_by_a = failed_ids(pair.b)
-    assert refused_by_b and refused_by_b <= {i.id for i in bank}
-    assert refused_by_a and refused_by_a <= {i.id for i in world.items if i.author == "b1"}
+    assert refused_by_b <= {i.id for i in bank}
+    assert refused_by_a <= {i.id for i in world.items if i.author == "b1"}
+
+    # now both know: the second orgs' new objects go by push, and are all accepted
+    later_bank = draw_items(rng, "a1", 20, pool=("a0", "b0", "b1"), max_versions=2)
+    police = draw_items(rng, "b1", 20, pool=("a0", "a1", "b0"), max_versions=2)
+    both(
+        lambda: import_items(pair.a, pair.where / "bank2.json", later_bank, world.ids, "a1"),
+        lambda: import_items(pair.b, pair.where / "police.json", police, world.ids, "b1"),
+    )
+    a_push, b_push = both(lambda: sync(pair.a, "--push-only"), lambda: sync(pair.b, "--push-only"))
+    for pushed, new, to_node in ((a_push, later_bank, "B"), (b_push, police, "A")):
+        assert pushed.clean, pushed.stderr
+        [result] = pushed.results
+        assert result["push"]["refused"] == 0, result["push"]["refusals"]
+        assert result["push"]["accepted"] == len(allowed(new, HOSTS[to_node])) > 0
+    items += later_bank + police
+    assert_holds_exactly(pair.a, allowed(items, HOSTS["A"]), "node A, after the push")
+    assert_holds_exactly(pair.b, allowed(items, HOSTS["B"]), "node B, after the push")
+    assert failed_ids(pair.a) == refused_by_b and failed_ids(pair.b) == refused_by_a
 
 
-# -- in-process reproductions of what these tests found (strict xfails while open) --------
+# -- in-process reproductions of what these tests found ------------------------------------
 
 
 @dataclass
@@ -674,13 +697,6 @@ def test_a_pull_brings_every_version_the_policy_allows(linked: Linked) -> None:
     assert versions_on(a, narrowed["id"]) == {(narrowed["id"], micros[0])}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a sync key reads and writes as its one org: B's VN Police objects for PH Bank "
-    "(hosted on A) are not in what A's key (PH CERT) may read on B, and B's push of them is "
-    "refused by A (B's key there is VN CERT's): they never reach A (policy read_scope and "
-    "ingest attribution for sync keys, outside federation/)",
-)
 def test_a_second_orgs_objects_for_a_peers_second_org_reach_it(linked: Linked) -> None:
     a, b = linked.a, linked.b
     bank = a.org("PH Bank").identity_id

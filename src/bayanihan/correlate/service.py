@@ -134,13 +134,13 @@ class Correlation:
         cross_border: bool | None = None,
         limit: int = 100,
     ) -> HitPage:
-        """Hits on the caller's organisation's objects, newest first (``everything``: every
-        hit between two objects the caller may see)."""
+        """Hits on the caller's organisation's objects (a sync key's: its organisations'),
+        newest first (``everything``: every hit between two objects the caller may see)."""
         require(who, Action.READ, "read hits")
         limit = max(1, min(limit, MAX_HITS))
         query = HitQuery(
             scope=read_scope(who),
-            own_orgs=None if everything else frozenset({who.org_row}),
+            own_orgs=None if everything else who.org_rows,
             max_objects=self.correlator.max_objects,
             before=before,
             after=after,

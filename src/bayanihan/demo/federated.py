@@ -484,9 +484,10 @@ class Demo:
         if refused_any and not self.explained_refusals:
             self.explained_refusals = True
             self.say(
-                "       (a peer's sync key writes only as our CERT, so it refuses what our bank"
+                "       (a peer that has not pulled from us yet does not know our bank is hosted"
             )
-            self.say("        wrote; the peer pulls those objects from us instead)")
+            self.say("        here: our sync key there acts for our CERT alone, so it refuses what")
+            self.say("        our bank wrote, and the peer pulls those objects from us instead)")
 
     def _show_hits(self, *, quiet: bool = False) -> int:
         """Print the new cross-border hits of each node's organisations; how many."""

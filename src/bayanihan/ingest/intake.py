@@ -2,8 +2,9 @@
 
 Every write path (TAXII POST, ``bayanihan import``, later federation pulls)
 goes through ``prepare`` and ``store_prepared`` so that the same rules hold
-everywhere: STIX 2.1 validity, attribution to the writer's organisation, the
-TLP level and the audience decided by the policy module.
+everywhere: STIX 2.1 validity, attribution to the writer's organisation (for a sync
+key, the organisation of its peer node that ``created_by_ref`` names), the TLP level
+and the audience decided by the policy module.
 """
 
 from __future__ import annotations
@@ -126,8 +127,12 @@ def prepare(obj: object, options: IntakeOptions) -> NewVersion | Outcome:
         created, version = version_of(obj)
     except TimestampError as exc:  # validate_object already checks; kept for safety
         return Outcome(object_id, version_text, "rejected", str(exc))
+    author_org, region = principal.org_row, options.region
     if created_by is not None and created_by != principal.org_identity:
-        if not (obj.get("type") == "identity" and object_id == principal.org_identity):
+        fellow = principal.peer_org(created_by)
+        if fellow is not None:  # a sync key writes as any org hosted on its peer node
+            author_org, region = fellow.row, fellow.country
+        elif not (obj.get("type") == "identity" and object_id == principal.org_identity):
             return Outcome(
                 object_id,
                 version_text,
@@ -150,7 +155,7 @@ def prepare(obj: object, options: IntakeOptions) -> NewVersion | Outcome:
         recipients, groups = recipients_of(obj)
         audience = audience_for(
             level,
-            author_org=principal.org_row,
+            author_org=author_org,
             recipient_refs=recipients,
             group_refs=groups,
             directory=options.directory,
@@ -164,7 +169,7 @@ def prepare(obj: object, options: IntakeOptions) -> NewVersion | Outcome:
     confidence = obj.get("confidence")
     valid_until = obj.get("valid_until")
     revoked = obj.get("revoked") is True
-    carried = specs(obj, region=options.region) if options.correlate and not revoked else ()
+    carried = specs(obj, region=region) if options.correlate and not revoked else ()
     return NewVersion(
         id=object_id,
         type=str(obj["type"]),
@@ -172,7 +177,7 @@ def prepare(obj: object, options: IntakeOptions) -> NewVersion | Outcome:
         version=version,
         created=created,
         created_by_ref=created_by,
-        author_org=principal.org_row,
+        author_org=author_org,
         revoked=revoked,
         tlp=level.label,
         markings=",".join(marking_refs) if marking_refs else None,

@@ -1,4 +1,4 @@
-"""Who is asking: the key (or CLI operator) behind a request, and its organisation."""
+"""Who is asking: the key (or CLI operator) behind a request, and its organisation(s)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,23 @@ from bayanihan.policy.roles import Action, Role, allows
 
 
 @dataclass(frozen=True, slots=True)
+class PeerOrg:
+    """An organisation a sync key also acts for, as reads and writes need it."""
+
+    row: int
+    identity: str
+    country: str
+
+
+@dataclass(frozen=True, slots=True)
 class Principal:
-    """An authenticated caller. ``key_row`` is None for the local CLI operator."""
+    """An authenticated caller. ``key_row`` is None for the local CLI operator.
+
+    A ``sync`` key stands for a peer node, so it acts for every organisation this node
+    knows that node to host: its own org and ``peer_orgs``, the others hosted on the
+    same peer (DESIGN §4: "sees what its orgs may see, writes only as them"). Every
+    other principal acts for its one organisation.
+    """
 
     org_row: int
     org_identity: str
@@ -18,6 +33,20 @@ class Principal:
     key_row: int | None = None
     user_row: int | None = None
     remote: str | None = None  # the caller's address, for the audit log
+    peer_orgs: tuple[PeerOrg, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.peer_orgs and self.role is not Role.SYNC:
+            raise ValueError(f"a {self.role} key acts for its own organisation only")
 
     def can(self, action: Action) -> bool:
         return allows(self.role, action)
+
+    @property
+    def org_rows(self) -> frozenset[int]:
+        """Every organisation this principal reads as."""
+        return frozenset({self.org_row, *(org.row for org in self.peer_orgs)})
+
+    def peer_org(self, identity: object) -> PeerOrg | None:
+        """The other organisation of a sync key with this identity id, if it is one."""
+        return next((org for org in self.peer_orgs if org.identity == identity), None)

@@ -2,8 +2,9 @@
 
 A role is a set of actions. ``admin`` is the node administrator; ``org-admin``
 administers one organisation; ``analyst`` reads and writes for its org;
-``reader`` only reads; ``sync`` is a peer node, reading what its org may see and
-writing only as that org.
+``reader`` only reads; ``sync`` is a peer node, reading what its organisations (the
+key's own and the others this node knows to be hosted on that peer) may see and
+writing only as them.
 """
 
 from __future__ import annotations

@@ -20,12 +20,16 @@ PUBLIC_SCOPE = ReadScope(community=True, clear_only=True)
 
 
 def read_scope(principal: Principal) -> ReadScope:
-    """What a principal may see: the node admin everything, others their org's share."""
+    """What a principal may see: the node admin everything, others their org's share.
+
+    A sync key sees the union of what each of its organisations may see (its own and the
+    others hosted on the same peer node): an object whose audience holds any of them.
+    Audiences already hold the constituents AMBER reaches and not those AMBER+STRICT
+    leaves out, so that rule holds per organisation.
+    """
     if principal.can(Action.READ_ALL):
         return ReadScope(everything=True)
-    return ReadScope(
-        community=True, org_rows=frozenset({principal.org_row}), user_row=principal.user_row
-    )
+    return ReadScope(community=True, org_rows=principal.org_rows, user_row=principal.user_row)
 
 
 def peer_scope(org_rows: Iterable[int]) -> ReadScope:

@@ -6,7 +6,14 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, insert, select
 
-from bayanihan.store.schema import node, orgs, sharing_group_members, sharing_groups, users
+from bayanihan.store.schema import (
+    node,
+    orgs,
+    peer_orgs,
+    sharing_group_members,
+    sharing_groups,
+    users,
+)
 from bayanihan.store.scope import Directory
 
 
@@ -91,6 +98,23 @@ def org_by_row(conn: Connection, row_id: int) -> OrgRecord | None:
 
 def list_orgs(conn: Connection) -> list[OrgRecord]:
     return [_org(r) for r in conn.execute(select(*_COLUMNS).order_by(orgs.c.name))]
+
+
+def co_hosted(conn: Connection, org_row: int) -> list[OrgRecord]:
+    """The other organisations hosted on the peer node that hosts ``org_row``, by name.
+
+    Which peer hosts an organisation is learned when pulling from it (``peer_orgs``);
+    an organisation no peer is known to host has none, and this node's own
+    organisations are never among them.
+    """
+    host = select(peer_orgs.c.peer_row).where(peer_orgs.c.org_row == org_row).scalar_subquery()
+    query = (
+        select(*_COLUMNS)
+        .select_from(orgs.join(peer_orgs, peer_orgs.c.org_row == orgs.c.row_id))
+        .where(peer_orgs.c.peer_row == host, orgs.c.row_id != org_row, orgs.c.local.is_(False))
+        .order_by(orgs.c.name)
+    )
+    return [_org(r) for r in conn.execute(query)]
 
 
 def get_node(conn: Connection) -> NodeRecord | None:

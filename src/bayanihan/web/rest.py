@@ -60,6 +60,11 @@ class PrincipalPublic(BaseModel):
     org_name: str
     role: str
     user: str | None = None
+    peer_org_identity_ids: list[str] = Field(
+        default_factory=list,
+        description="a sync key: the other organisations it reads and writes as (hosted on "
+        "the same peer node as its own); empty for every other key",
+    )
 
 
 class ObjectPage(BaseModel):
@@ -268,7 +273,11 @@ def rest_app(node: Node) -> FastAPI:
         if who.user_row is not None:
             user = next((u.username for u in node.users() if u.row_id == who.user_row), None)
         return PrincipalPublic(
-            org_identity_id=who.org_identity, org_name=who.org_name, role=who.role.value, user=user
+            org_identity_id=who.org_identity,
+            org_name=who.org_name,
+            role=who.role.value,
+            user=user,
+            peer_org_identity_ids=[org.identity for org in who.peer_orgs],
         )
 
     @app.post("/login", response_model=KeyCreated, summary="Log in: a new key for that person")

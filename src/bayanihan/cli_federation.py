@@ -1,4 +1,4 @@
-"""``bayanihan peer add|list|outbox|remove`` and ``bayanihan sync``: federation from the shell.
+"""``bayanihan peer add|set|list|outbox|remove`` and ``bayanihan sync``: federation from the shell.
 
 The CLI operator holds the database, so these act as the node administrator.
 Secrets given to ``peer add`` are stored for talking to the peer and never printed;
@@ -32,6 +32,12 @@ def _lag(view: PeerView) -> str:
     return f"{seconds // 86400}d"
 
 
+def _client_cert(view: PeerView) -> str:
+    if view.client_cert is None:
+        return "none"
+    return view.client_cert + (f" (key {view.client_key})" if view.client_key else "")
+
+
 def _stdin_secret(flag: str) -> str:
     """One line of standard input, without its line ending: a secret given this way is
     not seen in ``ps`` or kept in the shell's history."""
@@ -57,11 +63,26 @@ def _cmd_add(make: NodeFactory, args: argparse.Namespace) -> int:
         username=args.user,
         password=password,
         ca_file=args.ca_file,
+        client_cert=args.client_cert,
+        client_key=args.client_key,
         allow_insecure=args.allow_insecure,
         push_collection=args.push_collection,
     )
     how = "bearer key" if view.auth == "key" else f"HTTP Basic as {view.username}"
+    if view.client_cert:
+        how += ", client certificate"
     print(f"peer {view.name} added: {view.url} ({how}); run `bayanihan sync` to pull")
+    return 0
+
+
+def _cmd_set(make: NodeFactory, args: argparse.Namespace) -> int:
+    view = Federation(make(args)).set_peer(
+        args.name,
+        client_cert=args.client_cert,
+        client_key=args.client_key,
+        no_client_cert=args.no_client_cert,
+    )
+    print(f"peer {view.name} changed; client certificate: {_client_cert(view)}")
     return 0
 
 
@@ -81,6 +102,7 @@ def _cmd_list(make: NodeFactory, args: argparse.Namespace) -> int:
         print(f"  last error:   {v.last_error or '-'}")
         print(f"  objects pulled: {v.pulled}")
         print(f"  orgs: {', '.join(v.orgs) if v.orgs else '(none learned yet)'}")
+        print(f"  client certificate: {_client_cert(v)}")
         print(
             f"  last push success: {d['last_push_success'] or 'never'}  objects pushed: {v.pushed}"
         )
@@ -179,6 +201,14 @@ def add_commands(commands: Any, make: NodeFactory) -> None:
     )
     add.add_argument("--ca-file", help="PEM CA bundle to verify the peer's certificate")
     add.add_argument(
+        "--client-cert",
+        metavar="PEM",
+        help="our certificate (chain) for a peer requiring mutual TLS; may hold the key too",
+    )
+    add.add_argument(
+        "--client-key", metavar="PEM", help="the private key of --client-cert, if not in it"
+    )
+    add.add_argument(
         "--allow-insecure",
         action="store_true",
         help="allow sending credentials over plain http to a host other than this machine",
@@ -189,6 +219,21 @@ def add_commands(commands: Any, make: NodeFactory) -> None:
         help="the peer's collection to push to (default: the first our key may write to)",
     )
     bind(add, _cmd_add)
+    change = peer.add_parser("set", help="change a peer (what is not given stays as it is)")
+    change.add_argument("name")
+    cert = change.add_mutually_exclusive_group()
+    cert.add_argument(
+        "--client-cert",
+        metavar="PEM",
+        help="present this certificate (chain) to the peer from now on; may hold the key too",
+    )
+    cert.add_argument(
+        "--no-client-cert", action="store_true", help="present no client certificate any more"
+    )
+    change.add_argument(
+        "--client-key", metavar="PEM", help="the private key of --client-cert, if not in it"
+    )
+    bind(change, _cmd_set)
     listing = peer.add_parser("list", help="peers, their state and the orgs they host")
     listing.add_argument("--json", action="store_true", help="print the list as JSON")
     bind(listing, _cmd_list)

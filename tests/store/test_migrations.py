@@ -93,3 +93,32 @@ def test_migrations_build_exactly_the_declared_schema(db_url: str) -> None:
         diff = compare_metadata(MigrationContext.configure(conn), metadata)
     store.dispose()
     assert diff == []
+
+
+def test_upgrade_keeps_recorded_peers(db_url: str) -> None:
+    """Peers recorded before migration 0010 present no client certificate."""
+    from bayanihan.store import peers as peer_store
+    from bayanihan.store.schema import peers
+
+    store = Store(db_url)
+    with store.write() as conn:
+        config = alembic_config(store.url)
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0009")
+    with store.write() as conn:
+        conn.execute(
+            insert(peers).values(
+                name="B",
+                url="https://b.example.org/taxii2/",
+                auth="key",
+                secret="bay_k",
+                allow_insecure=False,
+                created=0,
+                pulled=0,
+            )
+        )
+    store.migrate()
+    with store.read() as conn:
+        [record] = peer_store.list_peers(conn)
+    assert (record.name, record.client_cert, record.client_key) == ("B", None, None)
+    store.dispose()

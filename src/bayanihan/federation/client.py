@@ -8,7 +8,8 @@ peers is built on the standard library. It is deliberately strict:
   peer was added with ``--allow-insecure`` (checked for every URL, since a peer's
   discovery document may point anywhere);
 - HTTPS always verifies the certificate, against the system store or the peer's
-  own CA bundle;
+  own CA bundle; to a peer requiring mutual TLS it presents our client certificate,
+  reloaded when its files change on disk (certificates rotate without a restart);
 - redirects are refused (urllib would carry the Authorization header along);
 - every request has a time-out for connecting and for each read, and a response
   larger than ``max_bytes`` is refused, so a dead or lying peer costs time, not
@@ -21,6 +22,7 @@ import base64
 import http.client
 import ipaddress
 import json
+import os
 import ssl
 import urllib.error
 import urllib.request
@@ -124,10 +126,140 @@ class _HttpsHandler(urllib.request.HTTPSHandler):
         return self.do_open(self._connection, req, context=self._tls)
 
 
+@dataclass(frozen=True, slots=True)
+class ClientCertificate:
+    """Our certificate for a peer that requires one (mutual TLS): a PEM file with the
+    certificate (and its chain), and the PEM private key, in ``key_file`` or, when that
+    is None, in the certificate file itself."""
+
+    cert_file: str
+    key_file: str | None = None
+
+
+_PEM_LIMIT = 1024 * 1024  # a certificate chain and its key: a few kilobytes
+
+
+def _no_passphrase() -> str:
+    raise ValueError(
+        "the private key is encrypted; a node presents its certificate unattended, so "
+        "store the key unencrypted in a file only the node's user may read (mode 0600)"
+    )
+
+
+def _read_pem(flag: str, path: str) -> bytes:
+    try:
+        with open(path, "rb") as source:
+            data = source.read(_PEM_LIMIT + 1)
+    except FileNotFoundError:
+        raise ValueError(f"{flag} {path}: no such file") from None
+    except IsADirectoryError:
+        raise ValueError(f"{flag} {path}: a directory, not a PEM file") from None
+    except OSError as exc:
+        raise ValueError(f"{flag} {path}: cannot be read ({exc.strerror or exc})") from None
+    if len(data) > _PEM_LIMIT:
+        raise ValueError(f"{flag} {path}: larger than a certificate and key can be")
+    return data
+
+
+def check_client_certificate(cert_file: str, key_file: str | None = None) -> ClientCertificate:
+    """The pair, when the files can be read and form a certificate with its own private
+    key; raises ValueError saying what is wrong (naming the files, never their
+    contents). Paths are made absolute: ``serve`` may run from another directory."""
+    cert_file = os.path.abspath(cert_file)
+    key_file = None if key_file is None else os.path.abspath(key_file)
+    cert_pem = _read_pem("--client-cert", cert_file)
+    if b"-----BEGIN CERTIFICATE-----" not in cert_pem:
+        raise ValueError(f"--client-cert {cert_file}: no PEM certificate in it")
+    key_pem = cert_pem if key_file is None else _read_pem("--client-key", key_file)
+    if b"PRIVATE KEY-----" not in key_pem:
+        if key_file is None:
+            raise ValueError(
+                f"--client-cert {cert_file} holds no private key: give it with --client-key"
+            )
+        raise ValueError(f"--client-key {key_file}: no PEM private key in it")
+    try:
+        ssl.create_default_context().load_cert_chain(cert_file, key_file, _no_passphrase)
+    except ValueError as exc:
+        raise ValueError(f"{key_file or cert_file}: {exc}") from None
+    except ssl.SSLError as exc:
+        if exc.reason == "KEY_VALUES_MISMATCH":
+            raise ValueError(
+                f"the private key {key_file or cert_file} does not belong to the "
+                f"certificate {cert_file}"
+            ) from None
+        raise ValueError(
+            f"--client-cert {cert_file}"
+            + (f" with --client-key {key_file}" if key_file else "")
+            + f": not a usable certificate and key ({exc.reason or exc})"
+        ) from None
+    except OSError as exc:
+        raise ValueError(f"{cert_file}: cannot be read ({exc.strerror or exc})") from None
+    return ClientCertificate(cert_file, key_file)
+
+
+class TlsSetupError(ValueError):
+    """The CA bundle or the client certificate of a peer cannot be loaded."""
+
+
+def _files(client: ClientCertificate) -> str:
+    return client.cert_file + (f" (key {client.key_file})" if client.key_file else "")
+
+
+def _reason_of(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{exc.strerror}: {exc.filename}" if exc.filename else exc.strerror
+    if isinstance(exc, ssl.SSLError) and exc.reason:
+        return str(exc.reason)
+    return str(exc)
+
+
+def _stamp(path: str | None) -> tuple[int, int, int] | None:
+    """What tells that a file changed: its modification time, size and inode (a file
+    replaced by a rename has a new inode even within the same clock tick)."""
+    if path is None:
+        return None
+    found = os.stat(path)
+    return (found.st_mtime_ns, found.st_size, found.st_ino)
+
+
 @lru_cache(maxsize=32)
-def _tls_context(ca_file: str | None) -> ssl.SSLContext:
-    """One verifying context per CA bundle (loading the system store takes a while)."""
-    return ssl.create_default_context(cafile=ca_file)
+def _cached_context(
+    ca_file: str | None,
+    client: ClientCertificate | None,
+    _stamps: tuple[tuple[int, int, int] | None, ...],
+) -> ssl.SSLContext:
+    try:
+        context = ssl.create_default_context(cafile=ca_file)
+    except (OSError, ssl.SSLError) as exc:
+        what = "the system's CA store" if ca_file is None else f"the CA bundle {ca_file}"
+        raise TlsSetupError(f"cannot load {what}: {_reason_of(exc)}") from None
+    if client is not None:
+        try:
+            context.load_cert_chain(client.cert_file, client.key_file, _no_passphrase)
+        except (OSError, ssl.SSLError, ValueError) as exc:
+            raise TlsSetupError(
+                f"cannot load the TLS client certificate {_files(client)}: {_reason_of(exc)}"
+            ) from None
+    return context
+
+
+def tls_context(ca_file: str | None, client: ClientCertificate | None = None) -> ssl.SSLContext:
+    """The verifying context for a peer: one per CA bundle and client certificate (loading
+    the system store takes a while), made again when one of their files changes on disk,
+    so an operator replacing a certificate needs no restart of ``serve``. Raises
+    TlsSetupError, naming the file, when one cannot be loaded."""
+    try:
+        stamps: tuple[tuple[int, int, int] | None, ...] = (_stamp(ca_file),)
+    except OSError as exc:
+        raise TlsSetupError(f"cannot load the CA bundle {ca_file}: {_reason_of(exc)}") from None
+    if client is not None:
+        try:
+            stamps += (_stamp(client.cert_file), _stamp(client.key_file))
+        except OSError as exc:
+            raise TlsSetupError(
+                f"cannot load the TLS client certificate {_files(client)}: {_reason_of(exc)}"
+            ) from None
+    return _cached_context(ca_file, client, stamps)
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,20 +290,22 @@ class TaxiiClient:
         credentials: Credentials,
         *,
         ca_file: str | None = None,
+        client_cert: ClientCertificate | None = None,
         allow_insecure: bool = False,
         connect_timeout: float = 10.0,
         read_timeout: float = 60.0,
         max_bytes: int = MAX_BODY,
     ) -> None:
         self.credentials = credentials
+        self.client_cert = client_cert
         self.allow_insecure = allow_insecure
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
         self.max_bytes = max_bytes
         try:
-            context = _tls_context(ca_file)
-        except (OSError, ssl.SSLError) as exc:
-            raise PeerUnreachable(f"cannot load the CA bundle {ca_file}: {exc}") from None
+            context = tls_context(ca_file, client_cert)
+        except TlsSetupError as exc:
+            raise PeerUnreachable(str(exc)) from None
         self._opener = urllib.request.build_opener(
             _NoRedirect(), _HttpHandler(read_timeout), _HttpsHandler(context, read_timeout)
         )
@@ -208,9 +342,13 @@ class TaxiiClient:
                 f"{url}: HTTP {exc.code} {_reason(exc)}", status=exc.code
             ) from None
         except urllib.error.URLError as exc:
-            raise PeerUnreachable(f"{url}: {_describe(exc.reason)}") from None
+            raise PeerUnreachable(f"{url}: {self._describe(exc.reason, url)}") from None
         except TimeoutError as exc:
             raise PeerUnreachable(f"{url}: timed out ({exc})") from None
+        except (ssl.SSLError, ConnectionResetError, BrokenPipeError) as exc:
+            # after the handshake, while waiting for the answer (a refused client
+            # certificate often shows only here)
+            raise PeerUnreachable(f"{url}: {self._describe(exc, url)}") from None
         except (OSError, ValueError) as exc:
             raise PeerUnreachable(f"{url}: {exc}") from None
         if len(body) > self.max_bytes:
@@ -222,6 +360,41 @@ class TaxiiClient:
         if not isinstance(document, dict):
             raise PeerUnreachable(f"{url}: the answer is not a TAXII resource (a JSON object)")
         return Response(document=document, headers=headers)
+
+    def _client_cert_hint(self) -> str:
+        if self.client_cert is None:
+            return (
+                "a peer requiring client certificates (mutual TLS) does this when we present "
+                "none: give ours with `peer add --client-cert` (or `peer set`)"
+            )
+        return (
+            "a peer requiring client certificates (mutual TLS) does this when it does not "
+            f"accept ours ({self.client_cert.cert_file}): is it signed by a CA the peer "
+            "trusts, and still valid?"
+        )
+
+    def _describe(self, reason: object, url: str) -> str:
+        """What went wrong, for the operator: TLS trouble says so, and what to check."""
+        if isinstance(reason, ssl.SSLCertVerificationError):
+            return f"TLS certificate not trusted: {reason.verify_message} (see --ca-file)"
+        if isinstance(reason, ssl.SSLError) and reason.reason in _CLIENT_CERT_ALERTS:
+            return (
+                f"TLS: the peer refused the connection ({reason.reason}); "
+                + self._client_cert_hint()
+            )
+        https = urlsplit(url).scheme == "https"
+        if https and isinstance(reason, (ssl.SSLEOFError, ConnectionResetError, BrokenPipeError)):
+            return (
+                f"the peer closed the TLS connection without answering ({reason}); "
+                + self._client_cert_hint()
+            )
+        if isinstance(reason, ssl.SSLError):
+            return f"TLS error: {reason}"
+        if isinstance(reason, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(reason, TimeoutError):
+            return "timed out"
+        return str(reason)
 
     # -- TAXII resources ----------------------------------------------------------------
 
@@ -301,13 +474,16 @@ def _reason(exc: urllib.error.HTTPError) -> str:
     return detail
 
 
-def _describe(reason: object) -> str:
-    if isinstance(reason, ssl.SSLCertVerificationError):
-        return f"TLS certificate not trusted: {reason.verify_message} (see --ca-file)"
-    if isinstance(reason, ssl.SSLError):
-        return f"TLS error: {reason}"
-    if isinstance(reason, ConnectionRefusedError):
-        return "connection refused"
-    if isinstance(reason, TimeoutError):
-        return "timed out"
-    return str(reason)
+# TLS alerts a server sends when it does not accept the client's certificate, or wants one
+_CLIENT_CERT_ALERTS = frozenset(
+    {
+        "TLSV13_ALERT_CERTIFICATE_REQUIRED",
+        "TLSV1_ALERT_UNKNOWN_CA",
+        "TLSV1_ALERT_ACCESS_DENIED",
+        "SSLV3_ALERT_BAD_CERTIFICATE",
+        "SSLV3_ALERT_CERTIFICATE_UNKNOWN",
+        "SSLV3_ALERT_CERTIFICATE_EXPIRED",
+        "SSLV3_ALERT_CERTIFICATE_REVOKED",
+        "SSLV3_ALERT_UNSUPPORTED_CERTIFICATE",
+    }
+)

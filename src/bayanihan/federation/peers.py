@@ -11,7 +11,11 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from bayanihan.federation.client import check_url
+from bayanihan.federation.client import (
+    ClientCertificate,
+    check_client_certificate,
+    check_url,
+)
 from bayanihan.federation.pull import PullResult, pull_peer
 from bayanihan.federation.push import PushResult, push_peer
 from bayanihan.node import Node, NodeError, NotFound, require
@@ -39,6 +43,8 @@ class PeerView:
     auth: str
     username: str | None
     ca_file: str | None
+    client_cert: str | None  # path of the certificate presented for mutual TLS
+    client_key: str | None  # path of its key; None: in the certificate file
     allow_insecure: bool
     created: int
     last_attempt: int | None
@@ -63,6 +69,8 @@ class PeerView:
             "auth": self.auth,
             "username": self.username,
             "ca_file": self.ca_file,
+            "client_cert": self.client_cert,
+            "client_key": self.client_key,
             "allow_insecure": self.allow_insecure,
             "created": stamp(self.created),
             "last_attempt": stamp(self.last_attempt),
@@ -128,6 +136,18 @@ class SyncResult:
         }
 
 
+def _client_certificate(cert_file: str | None, key_file: str | None) -> ClientCertificate | None:
+    """The checked pair (NodeError saying what is wrong), or None when none is given."""
+    if cert_file is None:
+        if key_file is not None:
+            raise NodeError("--client-key goes with --client-cert (the certificate it is for)")
+        return None
+    try:
+        return check_client_certificate(cert_file, key_file)
+    except ValueError as exc:
+        raise NodeError(str(exc)) from None
+
+
 def _admin(who: Principal | None, what: str) -> None:
     """Peers are node configuration: the CLI operator (None) or an admin key."""
     if who is not None:
@@ -147,13 +167,17 @@ class Federation:
         username: str | None = None,
         password: str | None = None,
         ca_file: str | None = None,
+        client_cert: str | None = None,
+        client_key: str | None = None,
         allow_insecure: bool = False,
         push_collection: str | None = None,
         by: Principal | None = None,
     ) -> PeerView:
         """Record a peer; no network call, so a peer that is down can be added.
         ``push_collection`` names the peer's collection to push to (default: the first
-        our key may write to)."""
+        our key may write to). ``client_cert`` (and ``client_key``, unless the key is in
+        the certificate file) is presented to a peer requiring mutual TLS: the files are
+        read and checked to form a pair now, and only their paths are stored."""
         _admin(by, "add peers")
         self.node.require_initialised()
         name = name.strip()
@@ -188,6 +212,7 @@ class Federation:
             if not Path(ca_file).is_file():
                 raise NodeError(f"--ca-file {ca_file}: no such file")
             ca_file = str(Path(ca_file).resolve())
+        certificate = _client_certificate(client_cert, client_key)
         with self.node.store.write() as conn:
             if peer_store.peer_by_name(conn, name) is not None:
                 raise NodeError(f"a peer named {name!r} already exists")
@@ -199,6 +224,8 @@ class Federation:
                 username=username,
                 secret=key.strip() if key is not None else str(password),
                 ca_file=ca_file,
+                client_cert=certificate.cert_file if certificate else None,
+                client_key=certificate.key_file if certificate else None,
                 allow_insecure=allow_insecure,
                 created=self.node.clock(),
             )
@@ -207,6 +234,45 @@ class Federation:
                     conn, peer_row=record.row_id, collection_id=push_collection
                 )
             self.node.audit(conn, by, "peer.add", detail=f"{name} {url}")
+        return self.peer(name, by)
+
+    def set_peer(
+        self,
+        name: str,
+        *,
+        client_cert: str | None = None,
+        client_key: str | None = None,
+        no_client_cert: bool = False,
+        by: Principal | None = None,
+    ) -> PeerView:
+        """Change a recorded peer (what is not given stays as it is): the client
+        certificate presented to it (checked as at ``add_peer``; ``no_client_cert`` stops
+        presenting one). The peer's cursors, outbox and learned organisations stay."""
+        _admin(by, "change peers")
+        self.node.require_initialised()
+        if no_client_cert and (client_cert is not None or client_key is not None):
+            raise NodeError("give either --client-cert or --no-client-cert, not both")
+        certificate = _client_certificate(client_cert, client_key)
+        changes: list[str] = []
+        with self.node.store.write() as conn:
+            record = peer_store.peer_by_name(conn, name, lock=True)
+            if record is None:
+                raise NotFound(f"no peer named {name!r} (see `bayanihan peer list`)")
+            if certificate is not None or no_client_cert:
+                peer_store.set_client_cert(
+                    conn,
+                    row_id=record.row_id,
+                    client_cert=certificate.cert_file if certificate else None,
+                    client_key=certificate.key_file if certificate else None,
+                )
+                changes.append(
+                    f"client certificate {certificate.cert_file}"
+                    if certificate
+                    else "no client certificate"
+                )
+            if not changes:
+                raise NodeError("nothing to change: see `bayanihan peer set --help`")
+            self.node.audit(conn, by, "peer.set", detail=f"{name}: {'; '.join(changes)}")
         return self.peer(name, by)
 
     def peers(self, by: Principal | None = None) -> list[PeerView]:
@@ -335,6 +401,8 @@ class Federation:
             auth=record.auth,
             username=record.username,
             ca_file=record.ca_file,
+            client_cert=record.client_cert,
+            client_key=record.client_key,
             allow_insecure=record.allow_insecure,
             created=record.created,
             last_attempt=record.last_attempt,

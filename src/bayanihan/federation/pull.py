@@ -32,7 +32,12 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from bayanihan.federation.client import Credentials, PeerUnreachable, TaxiiClient
+from bayanihan.federation.client import (
+    ClientCertificate,
+    Credentials,
+    PeerUnreachable,
+    TaxiiClient,
+)
 from bayanihan.ingest.intake import IntakeOptions, Outcome, store_objects, version_of
 from bayanihan.node import Node, NodeError, parse_country
 from bayanihan.policy.principal import Principal
@@ -86,9 +91,13 @@ class PeerGone(NodeError):
 
 
 def client_for(node: Node, record: peer_store.PeerRecord) -> TaxiiClient:
+    client_cert = None
+    if record.client_cert is not None:
+        client_cert = ClientCertificate(record.client_cert, record.client_key)
     return TaxiiClient(
         Credentials(record.secret, record.username if record.auth == "basic" else None),
         ca_file=record.ca_file,
+        client_cert=client_cert,
         allow_insecure=record.allow_insecure,
         connect_timeout=node.settings.peer_connect_timeout,
         read_timeout=node.settings.peer_read_timeout,

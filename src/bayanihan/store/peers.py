@@ -35,6 +35,8 @@ class PeerRecord:
     username: str | None
     secret: str
     ca_file: str | None
+    client_cert: str | None  # our certificate for mutual TLS (path), None: none
+    client_key: str | None  # its private key (path), None: in client_cert
     allow_insecure: bool
     node_identity: str | None
     node_org_row: int | None
@@ -69,6 +71,8 @@ _COLUMNS = (
     peers.c.username,
     peers.c.secret,
     peers.c.ca_file,
+    peers.c.client_cert,
+    peers.c.client_key,
     peers.c.allow_insecure,
     peers.c.node_identity,
     peers.c.node_org_row,
@@ -93,6 +97,8 @@ def add_peer(
     username: str | None,
     secret: str,
     ca_file: str | None,
+    client_cert: str | None = None,
+    client_key: str | None = None,
     allow_insecure: bool,
     created: int,
 ) -> PeerRecord:
@@ -104,6 +110,8 @@ def add_peer(
             username=username,
             secret=secret,
             ca_file=ca_file,
+            client_cert=client_cert,
+            client_key=client_key,
             allow_insecure=allow_insecure,
             created=created,
             pulled=0,
@@ -142,6 +150,17 @@ def remove_peer(conn: Connection, row_id: int) -> None:
     conn.execute(delete(peer_cursors).where(peer_cursors.c.peer_row == row_id))
     conn.execute(delete(peer_orgs).where(peer_orgs.c.peer_row == row_id))
     conn.execute(delete(peers).where(peers.c.row_id == row_id))
+
+
+def set_client_cert(
+    conn: Connection, *, row_id: int, client_cert: str | None, client_key: str | None
+) -> None:
+    """The certificate (and key) presented to the peer; None: none."""
+    conn.execute(
+        update(peers)
+        .where(peers.c.row_id == row_id)
+        .values(client_cert=client_cert, client_key=client_key)
+    )
 
 
 def set_node_identity(

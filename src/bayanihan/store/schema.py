@@ -443,6 +443,9 @@ peers = Table(
     Column("username", Text),
     Column("secret", Text, nullable=False),
     Column("ca_file", Text),
+    # our certificate for a peer requiring mutual TLS (paths; the key may be in the cert)
+    Column("client_cert", Text),
+    Column("client_key", Text),
     Column("allow_insecure", Boolean, nullable=False),
     # the peer's node identity (identity_class system), pinned on the first pull
     Column("node_identity", Text),

@@ -23,6 +23,14 @@ class PeerCreate(BaseModel):
     username: str | None = Field(default=None, description="HTTP Basic user (with password)")
     password: str | None = Field(default=None, description="HTTP Basic password")
     ca_file: str | None = Field(default=None, description="PEM CA bundle path on this node")
+    client_cert: str | None = Field(
+        default=None,
+        description="PEM certificate path on this node, presented to a peer requiring "
+        "mutual TLS (may hold the key too)",
+    )
+    client_key: str | None = Field(
+        default=None, description="PEM private key path of client_cert, if not in it"
+    )
     allow_insecure: bool = Field(
         default=False, description="allow credentials over plain http to a non-loopback host"
     )
@@ -30,6 +38,18 @@ class PeerCreate(BaseModel):
         default=None,
         max_length=128,
         description="the peer's collection to push to (default: the first writable one)",
+    )
+
+
+class PeerUpdate(BaseModel):
+    """What to change; a field left out stays as it is."""
+
+    client_cert: str | None = Field(
+        default=None,
+        description="PEM certificate path on this node to present from now on; null: none",
+    )
+    client_key: str | None = Field(
+        default=None, description="PEM private key path of client_cert, if not in it"
     )
 
 
@@ -51,8 +71,22 @@ def add_federation_routes(app: FastAPI, node: Node) -> None:
             username=body.username,
             password=body.password,
             ca_file=body.ca_file,
+            client_cert=body.client_cert,
+            client_key=body.client_key,
             allow_insecure=body.allow_insecure,
             push_collection=body.push_collection,
+            by=who,
+        )
+        return view.as_dict()
+
+    @app.patch("/peers/{name}", summary="Change a peer (fields left out stay as they are)")
+    def change_peer(who: CurrentPrincipal, name: str, body: PeerUpdate) -> dict[str, Any]:
+        given = body.model_fields_set
+        view = federation.set_peer(
+            name,
+            client_cert=body.client_cert,
+            client_key=body.client_key,
+            no_client_cert="client_cert" in given and body.client_cert is None,
             by=who,
         )
         return view.as_dict()

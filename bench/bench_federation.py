@@ -833,6 +833,10 @@ def main() -> None:
         else:
             results["ring"] = measure_ring(100, 2000, timeout=600)
     out = WORK / ("federation-quick.json" if args.quick else "federation.json")
+    if args.only and out.exists():
+        # a partial run replaces its own parts and keeps the others of an earlier run
+        earlier = orjson.loads(out.read_bytes())
+        results = {**earlier, **results}
     out.write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2))
     print(f"wrote {out}")
 

@@ -312,3 +312,55 @@ def test_only_node_admins_manage_peers(pair: Pair) -> None:
         federation.peers(analyst)
     federation.add_peer("B", url="https://b.example.org/", key="k", by=admin)
     assert [v.name for v in federation.peers(admin)] == ["B"]
+
+
+def test_a_long_pull_validates_in_a_worker_and_stores_every_version_once(
+    db_url: str, peer_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past 2,000 objects the rest of a collection is validated in a worker process
+    while the previous page is stored: the result is the peer's objects, each version
+    once, in order, with the cursor at the end."""
+    from bayanihan.federation import pull as pull_module
+
+    started: list[bool] = []
+    real_start = pull_module._Preparer.start
+
+    def start(self: Any) -> None:  # the real worker, counted
+        started.append(True)
+        real_start(self)
+
+    monkeypatch.setattr(pull_module._Preparer, "start", start)
+    a = new_node(db_url, "PH CERT", "PH")
+    b = new_node(peer_db, "VN CERT", "VN", max_page_limit=500)
+    try:
+        b.add_org("VN Police", country="VN")
+        b.add_org("PH CERT", country="PH", identity_id=a.operator().org_identity)
+        key = b.add_key(role=Role.SYNC, org_name="PH CERT").secret
+        items = [indicator(f"198.51.{i // 250}.{i % 250}", tlp=Tlp.GREEN) for i in range(3200)]
+        revised = [{**o, "modified": stamp(9), "description": "v2"} for o in items[:300]]
+        submit(b, "VN Police", *items)
+        submit(b, "VN Police", *revised)
+        with ThreadServer(b) as server:
+            federation = Federation(a)
+            federation.add_peer("B", url=server.url + "/taxii2/", key=key)
+            [first] = federation.pull("B")
+            assert first.ok, first.error
+            assert first.rejected == 0
+            assert started  # the pages past 2,000 objects went through the worker
+            with a.store.read() as conn:
+                rows = conn.execute(
+                    select(objects.c.id, objects.c.version).where(objects.c.type == "indicator")
+                ).all()
+            assert len(rows) == len(set(rows)) == 3500
+            with b.store.read() as conn:
+                theirs = set(
+                    conn.execute(
+                        select(objects.c.id, objects.c.version).where(objects.c.type == "indicator")
+                    ).all()
+                )
+            assert set(rows) == theirs
+            [again] = federation.pull("B")
+            assert again.ok and again.stored == 0
+    finally:
+        a.store.dispose()
+        b.store.dispose()

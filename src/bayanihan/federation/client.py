@@ -31,6 +31,8 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import urlencode, urljoin, urlsplit
 
+import orjson
+
 TAXII_MEDIA_TYPE = "application/taxii+json;version=2.1"
 MAX_BODY = 256 * 1024 * 1024
 
@@ -354,7 +356,7 @@ class TaxiiClient:
         if len(body) > self.max_bytes:
             raise PeerUnreachable(f"{url}: the answer is larger than {self.max_bytes} bytes")
         try:
-            document = json.loads(body) if body else {}
+            document = orjson.loads(body) if body else {}
         except ValueError:
             raise PeerUnreachable(f"{url}: the answer is not JSON") from None
         if not isinstance(document, dict):

@@ -24,9 +24,11 @@ node identity, pinned on the first pull.
 
 from __future__ import annotations
 
-import dataclasses
+import multiprocessing
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,9 +38,16 @@ from bayanihan.federation.client import (
     ClientCertificate,
     Credentials,
     PeerUnreachable,
+    Response,
     TaxiiClient,
 )
-from bayanihan.ingest.intake import IntakeOptions, Outcome, store_objects, version_of
+from bayanihan.ingest.intake import (
+    IntakeOptions,
+    Outcome,
+    prepare_batch,
+    store_prepared,
+    version_of,
+)
 from bayanihan.node import Node, NodeError, parse_country
 from bayanihan.policy.principal import Principal
 from bayanihan.policy.roles import Role
@@ -48,6 +57,7 @@ from bayanihan.stix.timestamps import TimestampError, format_timestamp, parse_ti
 from bayanihan.store import objects as object_store
 from bayanihan.store import orgs as org_store
 from bayanihan.store import peers as peer_store
+from bayanihan.store.objects import NewVersion
 
 UNKNOWN_COUNTRY = "ZZ"  # ISO 3166 user-assigned: a plain TAXII server names no country
 _MAX_PAGES = 100_000  # a peer answering `more` forever stops here
@@ -136,50 +146,113 @@ def _pull_collection(
     collection_row: int,
     result: PullResult,
 ) -> None:
+    """Every page of one collection from the committed cursor on, as a pipeline: while
+    page N is stored (one write transaction with its cursor), page N+1 is already
+    asked for and, in a long pull, validated in a worker process. Pages are committed
+    strictly in order; what was fetched before a failure is stored before the failure
+    ends the round."""
     with node.store.read() as conn:
         cursor = peer_store.cursors(conn, record.row_id).get(collection_id)
-    added_after = cursor.cursor if cursor else None
-    next_token: str | None = None
-    tokens: set[str] = set()
-    for _page in range(_MAX_PAGES):
-        answer = client.objects_page(
-            root, collection_id, added_after=added_after, next_token=next_token
-        )
-        objects = answer.document.get("objects", [])
-        if not isinstance(objects, list):
-            raise PeerUnreachable(f"collection {collection_id}: 'objects' is not a list")
-        last = answer.headers.get("x-taxii-date-added-last")
-        last_micros = None
-        if last is not None and objects:
-            try:
-                last_micros = parse_timestamp(last.strip())
-            except TimestampError:
-                raise PeerUnreachable(
-                    f"collection {collection_id}: X-TAXII-Date-Added-Last {last!r} is not a "
-                    "timestamp"
-                ) from None
-        more = answer.document.get("more") is True and bool(objects)
-        upto, upto_micros = last, last_micros
-        if more and last_micros is not None:
-            # a page may end inside a run of equal dates (medallion dates every object of
-            # one POST alike) and `added_after` is strict: short of the last page, commit
-            # the cursor just before that date, so a round cut here asks for the run again
-            upto_micros = last_micros - 1
-            upto = format_timestamp(upto_micros)
-        _store_page(node, record, collection_id, collection_row, objects, upto, upto_micros, result)
-        if not more:
-            return
-        token = answer.document.get("next")
-        if isinstance(token, str) and token and token not in tokens:
-            tokens.add(token)
-            next_token = token
-        elif last_micros is not None and last is not None:
-            added_after, next_token = last.strip(), None  # `more` without `next`: go on by date
-        else:
+    pages = _pages(client, root, collection_id, cursor.cursor if cursor else None)
+    pending: _Sorted | None = None
+    received = 0
+    with _Preparer() as preparer:
+        try:
+            for page in pages:
+                received += len(page.objects)
+                if received > _WORKER_AFTER and page.more:
+                    preparer.start()
+                ready = _sort_page(node, record, collection_id, collection_row, page)
+                preparer.submit(ready)
+                if pending is not None:
+                    done, pending = pending, None
+                    _store_page(node, record, done, result)
+                pending = ready
+        except BaseException:
+            if pending is not None:
+                done, pending = pending, None
+                _store_page(node, record, done, result)
+            raise
+        if pending is not None:
+            _store_page(node, record, pending, result)
+
+
+# once a collection has brought this many objects and says there is more, the rest is
+# validated in a worker process (starting one costs about a second)
+_WORKER_AFTER = 2000
+
+
+@dataclass(slots=True)
+class _Page:
+    objects: list[object]
+    upto: str | None  # the cursor to commit with the page
+    upto_micros: int | None
+    more: bool
+
+
+def _read_page(answer: Response, collection_id: str) -> tuple[_Page, str | None, int | None]:
+    """The page, and its X-TAXII-Date-Added-Last as text and in microseconds."""
+    objects = answer.document.get("objects", [])
+    if not isinstance(objects, list):
+        raise PeerUnreachable(f"collection {collection_id}: 'objects' is not a list")
+    last = answer.headers.get("x-taxii-date-added-last")
+    last_micros = None
+    if last is not None and objects:
+        try:
+            last_micros = parse_timestamp(last.strip())
+        except TimestampError:
             raise PeerUnreachable(
-                f"collection {collection_id}: the peer says there is more but gives no way on"
+                f"collection {collection_id}: X-TAXII-Date-Added-Last {last!r} is not a timestamp"
+            ) from None
+    more = answer.document.get("more") is True and bool(objects)
+    upto, upto_micros = last, last_micros
+    if more and last_micros is not None:
+        # a page may end inside a run of equal dates (medallion dates every object of
+        # one POST alike) and `added_after` is strict: short of the last page, commit
+        # the cursor just before that date, so a round cut here asks for the run again
+        upto_micros = last_micros - 1
+        upto = format_timestamp(upto_micros)
+    return _Page(objects, upto, upto_micros, more), last, last_micros
+
+
+def _pages(
+    client: TaxiiClient, root: str, collection_id: str, added_after: str | None
+) -> Iterator[_Page]:
+    """The collection's pages after ``added_after``; the next one is asked for as soon as
+    this one is in, so the peer serves it while we store this one."""
+    fetcher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bayanihan-pull")
+    try:
+        asked = fetcher.submit(
+            client.objects_page, root, collection_id, added_after=added_after, next_token=None
+        )
+        tokens: set[str] = set()
+        for _page in range(_MAX_PAGES):
+            page, last, last_micros = _read_page(asked.result(), collection_id)
+            if not page.more:
+                yield page
+                return
+            token = asked.result().document.get("next")
+            if isinstance(token, str) and token and token not in tokens:
+                tokens.add(token)
+                next_token: str | None = token
+            elif last_micros is not None and last is not None:
+                added_after, next_token = last.strip(), None  # `more` without `next`: by date
+            else:
+                yield page
+                raise PeerUnreachable(
+                    f"collection {collection_id}: the peer says there is more but gives no way on"
+                )
+            asked = fetcher.submit(
+                client.objects_page,
+                root,
+                collection_id,
+                added_after=added_after,
+                next_token=next_token,
             )
-    raise PeerUnreachable(f"collection {collection_id}: more than {_MAX_PAGES} pages; stopped")
+            yield page
+        raise PeerUnreachable(f"collection {collection_id}: more than {_MAX_PAGES} pages; stopped")
+    finally:
+        fetcher.shutdown(wait=False, cancel_futures=True)
 
 
 @dataclass(slots=True)
@@ -188,43 +261,132 @@ class _Batch:
     origin: str
     untagged: Tlp
     objects: list[object] = field(default_factory=list)
+    options: IntakeOptions | None = None
+    prepared: list[NewVersion | Outcome] | None = None
+
+
+@dataclass(slots=True)
+class _Sorted:
+    """A page sorted by writer, ready to be validated and then stored."""
+
+    collection_id: str
+    page: _Page
+    batches: list[_Batch]
+    outcomes: list[Outcome]
+    work: Future[list[list[NewVersion | Outcome]]] | None = None
+
+
+def _sort_page(
+    node: Node,
+    record: peer_store.PeerRecord,
+    collection_id: str,
+    collection_row: int,
+    page: _Page,
+) -> _Sorted:
+    """Learn the organisations a page names and sort its objects by writer (one short
+    write transaction: learning may register organisations)."""
+    with node.store.write() as conn:
+        peer = peer_store.peer_by_name(conn, record.name, lock=True)
+        if peer is None or peer.row_id != record.row_id:
+            raise PeerGone(f"peer {record.name} was removed during the pull")
+        peer = _learn(node, conn, peer, page.objects)
+        batches, outcomes = _sort(node, conn, peer, page.objects)
+        directory = org_store.load_directory(conn)
+        for batch in batches.values():
+            org = org_store.org_by_row(conn, batch.principal.org_row)
+            batch.options = IntakeOptions(
+                principal=batch.principal,
+                collection_row=collection_row,
+                untagged=batch.untagged,
+                directory=directory,
+                origin=batch.origin,
+                region=org.country if org is not None else None,
+                correlate=node.correlator is not None,
+            )
+    return _Sorted(collection_id, page, list(batches.values()), outcomes)
+
+
+def _prepare_all(
+    work: list[tuple[list[object], IntakeOptions]],
+) -> list[list[NewVersion | Outcome]]:
+    """Validate and serialise a page's batches (pure work: it may run in a worker)."""
+    return [
+        [
+            item
+            for start in range(0, len(objects), _CHUNK)
+            for item in prepare_batch(objects[start : start + _CHUNK], options)
+        ]
+        for objects, options in work
+    ]
+
+
+_CHUNK = 1000
+
+
+class _Preparer:
+    """Validation in a worker process for a long pull; in line until it is started.
+
+    The worker is spawned (a fresh interpreter, nothing of this process's threads,
+    sockets or database connections), once per collection that runs to several pages.
+    """
+
+    def __init__(self) -> None:
+        self._pool: ProcessPoolExecutor | None = None
+
+    def __enter__(self) -> _Preparer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    def start(self) -> None:
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(
+                max_workers=1, mp_context=multiprocessing.get_context("spawn")
+            )
+
+    def submit(self, ready: _Sorted) -> None:
+        work = [(b.objects, b.options) for b in ready.batches if b.options is not None]
+        if self._pool is None:
+            done: Future[list[list[NewVersion | Outcome]]] = Future()
+            done.set_result(_prepare_all(work))
+            ready.work = done
+        else:
+            ready.work = self._pool.submit(_prepare_all, work)
 
 
 def _store_page(
     node: Node,
     record: peer_store.PeerRecord,
-    collection_id: str,
-    collection_row: int,
-    objects: Sequence[object],
-    last: str | None,
-    last_micros: int | None,
+    ready: _Sorted,
     result: PullResult,
 ) -> None:
-    """Store one page and move the cursor past it, in one transaction."""
+    """Store one prepared page and move the cursor past it, in one transaction."""
+    if ready.work is None:
+        raise RuntimeError("a page was stored before it was prepared")
+    try:
+        prepared = ready.work.result()
+    except BrokenProcessPool:
+        raise NodeError("the validating worker process died during the pull") from None
+    page = ready.page
     with node.store.write() as conn:
         object_store.lock_writes(conn)
         peer = peer_store.peer_by_name(conn, record.name, lock=True)
         if peer is None or peer.row_id != record.row_id:
             raise PeerGone(f"peer {record.name} was removed during the pull")
-        peer = _learn(node, conn, peer, objects)
-        batches, outcomes = _sort(node, conn, peer, objects)
-        directory = org_store.load_directory(conn)
-        for batch in batches.values():
-            org = org_store.org_by_row(conn, batch.principal.org_row)
-            options = IntakeOptions(
-                principal=batch.principal,
-                collection_row=collection_row,
-                untagged=batch.untagged,
-                directory=directory,
-                region=org.country if org is not None else None,
-                correlate=node.correlator is not None,
-            )
-            options = dataclasses.replace(options, origin=batch.origin)
-            outcomes.extend(
-                store_objects(
-                    conn, batch.objects, options, clock=node.clock, correlator=node.correlator
+        outcomes = list(ready.outcomes)
+        for items in prepared:
+            for start in range(0, len(items), _CHUNK):
+                outcomes.extend(
+                    store_prepared(
+                        conn,
+                        items[start : start + _CHUNK],
+                        now=node.clock(),
+                        correlator=node.correlator,
+                    )
                 )
-            )
         stored = [o.id for o in outcomes if o.status == "stored"]
         for outcome in outcomes:
             if outcome.status == "stored":
@@ -236,13 +398,13 @@ def _store_page(
             else:
                 result.rejected += 1
                 result.reasons[outcome.message[:300]] += 1
-        if last is not None and last_micros is not None:
+        if page.upto is not None and page.upto_micros is not None:
             peer_store.set_cursor(
                 conn,
                 peer_row=peer.row_id,
-                collection_id=collection_id,
-                cursor=last.strip(),
-                cursor_micros=last_micros,
+                collection_id=ready.collection_id,
+                cursor=page.upto.strip(),
+                cursor_micros=page.upto_micros,
                 updated=node.clock(),
             )
         peer_store.add_pulled(conn, row_id=peer.row_id, count=len(stored))
@@ -252,7 +414,7 @@ def _store_page(
                 None,
                 "federation.pull",
                 stored,
-                detail=f"peer {peer.name} collection {collection_id}",
+                detail=f"peer {peer.name} collection {ready.collection_id}",
             )
 
 

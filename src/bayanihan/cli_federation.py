@@ -67,22 +67,30 @@ def _cmd_add(make: NodeFactory, args: argparse.Namespace) -> int:
         client_key=args.client_key,
         allow_insecure=args.allow_insecure,
         push_collection=args.push_collection,
+        tlp=args.tlp,
+        groups=args.groups,
     )
     how = "bearer key" if view.auth == "key" else f"HTTP Basic as {view.username}"
     if view.client_cert:
         how += ", client certificate"
     print(f"peer {view.name} added: {view.url} ({how}); run `bayanihan sync` to pull")
+    if not view.outbound.open:
+        print(f"  pushed to it: {view.outbound_text}")
     return 0
 
 
 def _cmd_set(make: NodeFactory, args: argparse.Namespace) -> int:
     view = Federation(make(args)).set_peer(
         args.name,
+        tlp=args.tlp,
+        groups=args.groups,
         client_cert=args.client_cert,
         client_key=args.client_key,
         no_client_cert=args.no_client_cert,
     )
-    print(f"peer {view.name} changed; client certificate: {_client_cert(view)}")
+    print(f"peer {view.name} changed")
+    print(f"  pushed to it: {view.outbound_text}")
+    print(f"  client certificate: {_client_cert(view)}")
     return 0
 
 
@@ -107,25 +115,32 @@ def _cmd_list(make: NodeFactory, args: argparse.Namespace) -> int:
             f"  last push success: {d['last_push_success'] or 'never'}  objects pushed: {v.pushed}"
         )
         print(f"  last push error: {v.last_push_error or '-'}")
-        print(f"  outbox: {v.push_pending} pending, {v.push_failed} refused by the peer")
+        print(f"  pushed to it: {v.outbound_text}")
+        print(
+            f"  outbox: {v.push_pending} pending, {v.push_failed} refused by the peer, "
+            f"{v.push_held} held back by peer policy"
+        )
     return 0
 
 
 def _cmd_outbox(make: NodeFactory, args: argparse.Namespace) -> int:
-    entries = Federation(make(args)).outbox(args.name)
+    federation = Federation(make(args))
+    entries = federation.outbox(args.name, dropped=args.dropped)
     if args.json:
         json.dump([e.as_dict() for e in entries], sys.stdout, indent=2, ensure_ascii=False)
         print()
         return 0
     if not entries:
         print(f"nothing waiting for {args.name} and nothing refused")
-        return 0
     for e in entries:
         d = e.as_dict()
         due = f", next attempt {d['next_attempt']}" if e.state == "pending" else ""
         print(f"{e.object_id} {d['version']}  {e.state}, {e.attempts} attempt(s){due}")
         if e.last_error:
             print(f"  {e.last_error}")
+    held = federation.peer(args.name).push_held
+    if held and not args.dropped:
+        print(f"{held} held back by peer policy, not sent (listed with --dropped)")
     return 0
 
 
@@ -156,10 +171,11 @@ def _cmd_sync(make: NodeFactory, args: argparse.Namespace) -> int:
             for reason, count in pulled.reasons.most_common(5):
                 print(f"  rejected {count}: {reason}")
         if not args.json and pushed is not None:
+            held = f", {pushed.held} held back by peer policy" if pushed.held else ""
             print(
                 f"{r.peer}: pushed {pushed.sent} ({pushed.accepted} accepted, "
                 f"{pushed.refused} refused, {pushed.pending} pending), "
-                f"{pushed.waiting} waiting in the outbox"
+                f"{pushed.waiting} waiting in the outbox{held}"
             )
             for reason, count in pushed.reasons.most_common(5):
                 print(f"  refused {count}: {reason}")
@@ -170,6 +186,20 @@ def _cmd_sync(make: NodeFactory, args: argparse.Namespace) -> int:
         if not r.ok:
             failed += 1
     return 1 if failed else 0
+
+
+def _policy_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--tlp",
+        metavar="LEVELS",
+        help="TLP levels that may be pushed to it: all (the default: the audience alone "
+        "decides) or a comma list of clear, green, amber, amber+strict, red",
+    )
+    parser.add_argument(
+        "--groups",
+        metavar="all|none|G1,G2",
+        help="sharing groups (names or ids) whose objects may be pushed to it (default all)",
+    )
 
 
 def add_commands(commands: Any, make: NodeFactory) -> None:
@@ -218,9 +248,11 @@ def add_commands(commands: Any, make: NodeFactory) -> None:
         metavar="ID",
         help="the peer's collection to push to (default: the first our key may write to)",
     )
+    _policy_options(add)
     bind(add, _cmd_add)
     change = peer.add_parser("set", help="change a peer (what is not given stays as it is)")
     change.add_argument("name")
+    _policy_options(change)
     cert = change.add_mutually_exclusive_group()
     cert.add_argument(
         "--client-cert",
@@ -239,6 +271,11 @@ def add_commands(commands: Any, make: NodeFactory) -> None:
     bind(listing, _cmd_list)
     box = peer.add_parser("outbox", help="objects waiting to be pushed to a peer, or refused")
     box.add_argument("name")
+    box.add_argument(
+        "--dropped",
+        action="store_true",
+        help="also entries dropped unsent (held back by peer policy, deleted, no longer for it)",
+    )
     box.add_argument("--json", action="store_true", help="print the entries as JSON")
     bind(box, _cmd_outbox)
     remove = peer.add_parser("remove", help="forget a peer")

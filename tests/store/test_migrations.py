@@ -96,7 +96,8 @@ def test_migrations_build_exactly_the_declared_schema(db_url: str) -> None:
 
 
 def test_upgrade_keeps_recorded_peers(db_url: str) -> None:
-    """Peers recorded before migration 0010 present no client certificate."""
+    """Peers recorded before migrations 0010 and 0011 present no client certificate and
+    have no outbound cap."""
     from bayanihan.store import peers as peer_store
     from bayanihan.store.schema import peers
 
@@ -121,4 +122,5 @@ def test_upgrade_keeps_recorded_peers(db_url: str) -> None:
     with store.read() as conn:
         [record] = peer_store.list_peers(conn)
     assert (record.name, record.client_cert, record.client_key) == ("B", None, None)
+    assert record.outbound.open
     store.dispose()

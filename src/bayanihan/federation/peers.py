@@ -8,8 +8,11 @@ never hands a secret back (views carry no password or key).
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from sqlalchemy import Connection
 
 from bayanihan.federation.client import (
     ClientCertificate,
@@ -19,15 +22,28 @@ from bayanihan.federation.client import (
 from bayanihan.federation.pull import PullResult, pull_peer
 from bayanihan.federation.push import PushResult, push_peer
 from bayanihan.node import Node, NodeError, NotFound, require
+from bayanihan.policy.outbound import (
+    OPEN,
+    OutboundCap,
+    PolicyError,
+    cap_of,
+    describe,
+    parse_groups,
+    parse_levels,
+)
 from bayanihan.policy.principal import Principal
 from bayanihan.policy.roles import Action
+from bayanihan.policy.tlp import Tlp
 from bayanihan.stix.timestamps import format_timestamp
+from bayanihan.store import groups as group_store
 from bayanihan.store import peers as peer_store
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 # a TAXII collection id goes into a URL path: one plain segment
 _COLLECTION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._~-]{0,127}$")
 OUTBOX_STATES = (peer_store.PENDING, peer_store.SENT, peer_store.FAILED)
+# a policy value as the CLI gives it ("clear,green", "none") or REST (a list)
+PolicyValue = str | Sequence[str]
 
 
 def _stamp(value: int | None) -> str | None:
@@ -60,6 +76,27 @@ class PeerView:
     last_push_attempt: int | None = None
     last_push_success: int | None = None
     last_push_error: str | None = None
+    outbound: OutboundCap = OPEN  # the operator's cap on what is pushed to it
+    group_names: dict[str, str] = field(default_factory=dict)  # id -> name, for the cap
+    push_held: int = 0  # versions held back by the cap
+
+    @property
+    def outbound_text(self) -> str:
+        return describe(self.outbound, self.group_names)
+
+    def outbound_dict(self) -> dict[str, Any]:
+        cap = self.outbound
+        tlp: str | list[str] = (
+            "all" if cap.tlp is None else [t.label for t in Tlp if t.label in cap.tlp]
+        )
+        groups: str | list[dict[str, str | None]]
+        if cap.groups is None:
+            groups = "all"
+        elif not cap.groups:
+            groups = "none"
+        else:
+            groups = [{"id": g, "name": self.group_names.get(g)} for g in sorted(cap.groups)]
+        return {"tlp": tlp, "groups": groups}
 
     def as_dict(self) -> dict[str, Any]:
         stamp = _stamp
@@ -86,6 +123,8 @@ class PeerView:
             "last_push_attempt": stamp(self.last_push_attempt),
             "last_push_success": stamp(self.last_push_success),
             "last_push_error": self.last_push_error,
+            "outbound": self.outbound_dict(),
+            "push_held": self.push_held,
         }
 
 
@@ -148,6 +187,41 @@ def _client_certificate(cert_file: str | None, key_file: str | None) -> ClientCe
         raise NodeError(str(exc)) from None
 
 
+def _parse_policy(
+    tlp: PolicyValue | None, groups: PolicyValue | None
+) -> tuple[frozenset[Tlp] | None, tuple[str, ...] | None]:
+    """The levels and group references given (None where all: not given is all too)."""
+    try:
+        levels = None if tlp is None else parse_levels(tlp)
+        refs = None if groups is None else parse_groups(groups)
+    except PolicyError as exc:
+        raise NodeError(str(exc)) from None
+    return levels, refs
+
+
+def _resolve_groups(conn: Connection, refs: tuple[str, ...] | None) -> frozenset[str] | None:
+    """Sharing group ids for names or ids; NodeError for one unknown, or a name several
+    groups bear (their owners differ: give the id)."""
+    if refs is None:
+        return None
+    found: set[str] = set()
+    for ref in refs:
+        matches = group_store.group_by(conn, name_or_id=ref)
+        if not matches:
+            raise NodeError(f"--groups: no sharing group {ref!r} here (see `bayanihan group list`)")
+        if len(matches) > 1:
+            ids = ", ".join(sorted(g.id for g in matches))
+            raise NodeError(
+                f"--groups: {len(matches)} sharing groups are named {ref!r}: give the id ({ids})"
+            )
+        found.add(matches[0].id)
+    return frozenset(found)
+
+
+def _group_names(conn: Connection) -> dict[str, str]:
+    return {g.id: g.name for g in group_store.list_groups(conn)}
+
+
 def _admin(who: Principal | None, what: str) -> None:
     """Peers are node configuration: the CLI operator (None) or an admin key."""
     if who is not None:
@@ -171,13 +245,16 @@ class Federation:
         client_key: str | None = None,
         allow_insecure: bool = False,
         push_collection: str | None = None,
+        tlp: PolicyValue | None = None,
+        groups: PolicyValue | None = None,
         by: Principal | None = None,
     ) -> PeerView:
         """Record a peer; no network call, so a peer that is down can be added.
         ``push_collection`` names the peer's collection to push to (default: the first
         our key may write to). ``client_cert`` (and ``client_key``, unless the key is in
         the certificate file) is presented to a peer requiring mutual TLS: the files are
-        read and checked to form a pair now, and only their paths are stored."""
+        read and checked to form a pair now, and only their paths are stored. ``tlp``
+        and ``groups`` cap what is pushed to it (see ``set_peer``; default: no cap)."""
         _admin(by, "add peers")
         self.node.require_initialised()
         name = name.strip()
@@ -213,9 +290,11 @@ class Federation:
                 raise NodeError(f"--ca-file {ca_file}: no such file")
             ca_file = str(Path(ca_file).resolve())
         certificate = _client_certificate(client_cert, client_key)
+        levels, group_refs = _parse_policy(tlp, groups)
         with self.node.store.write() as conn:
             if peer_store.peer_by_name(conn, name) is not None:
                 raise NodeError(f"a peer named {name!r} already exists")
+            cap = cap_of(tlp=levels, groups=_resolve_groups(conn, group_refs))
             record = peer_store.add_peer(
                 conn,
                 name=name,
@@ -226,6 +305,7 @@ class Federation:
                 ca_file=ca_file,
                 client_cert=certificate.cert_file if certificate else None,
                 client_key=certificate.key_file if certificate else None,
+                outbound=cap,
                 allow_insecure=allow_insecure,
                 created=self.node.clock(),
             )
@@ -240,24 +320,42 @@ class Federation:
         self,
         name: str,
         *,
+        tlp: PolicyValue | None = None,
+        groups: PolicyValue | None = None,
         client_cert: str | None = None,
         client_key: str | None = None,
         no_client_cert: bool = False,
         by: Principal | None = None,
     ) -> PeerView:
-        """Change a recorded peer (what is not given stays as it is): the client
-        certificate presented to it (checked as at ``add_peer``; ``no_client_cert`` stops
-        presenting one). The peer's cursors, outbox and learned organisations stay."""
+        """Change a recorded peer (what is not given stays as it is); its cursors,
+        outbox and learned organisations stay.
+
+        ``tlp`` (``all``, or levels: ``clear,green``...) and ``groups`` (``all``,
+        ``none``, or sharing groups by name or id) cap what is pushed to the peer, on
+        top of what its organisations may see (``policy.outbound``): it can only narrow.
+        A narrower cap holds back, from the next send on, what is still queued; a wider
+        one does not send again versions passed over before. ``client_cert`` (checked
+        as at ``add_peer``) is presented to the peer; ``no_client_cert`` stops it."""
         _admin(by, "change peers")
         self.node.require_initialised()
         if no_client_cert and (client_cert is not None or client_key is not None):
             raise NodeError("give either --client-cert or --no-client-cert, not both")
         certificate = _client_certificate(client_cert, client_key)
+        levels, group_refs = _parse_policy(tlp, groups)
         changes: list[str] = []
         with self.node.store.write() as conn:
             record = peer_store.peer_by_name(conn, name, lock=True)
             if record is None:
                 raise NotFound(f"no peer named {name!r} (see `bayanihan peer list`)")
+            if tlp is not None or groups is not None:
+                current = record.outbound
+                given = cap_of(tlp=levels, groups=_resolve_groups(conn, group_refs))
+                cap = OutboundCap(
+                    tlp=current.tlp if tlp is None else given.tlp,
+                    groups=current.groups if groups is None else given.groups,
+                )
+                peer_store.set_outbound(conn, row_id=record.row_id, cap=cap)
+                changes.append(f"outbound: {describe(cap, _group_names(conn))}")
             if certificate is not None or no_client_cert:
                 peer_store.set_client_cert(
                     conn,
@@ -283,11 +381,20 @@ class Federation:
             hosted = peer_store.hosted_orgs(conn)
             states = peer_store.push_states(conn)
             counts = peer_store.outbox_counts(conn)
+            held = peer_store.held_counts(conn)
+            group_names = _group_names(conn)
         names: dict[int, list[str]] = {}
         for org in hosted:
             names.setdefault(org.peer_row, []).append(org.name)
         return [
-            self._view(r, names.get(r.row_id, []), states.get(r.row_id), counts.get(r.row_id, {}))
+            self._view(
+                r,
+                names.get(r.row_id, []),
+                states.get(r.row_id),
+                counts.get(r.row_id, {}),
+                held=held.get(r.row_id, 0),
+                group_names=group_names,
+            )
             for r in records
         ]
 
@@ -361,11 +468,15 @@ class Federation:
         name: str,
         *,
         states: tuple[str, ...] = OUTBOX_STATES,
+        dropped: bool = False,
         limit: int = 1000,
         by: Principal | None = None,
     ) -> list[OutboxView]:
         """A peer's outbox entries in those states (by default what is still to go, and
-        what the peer refused), oldest first."""
+        what the peer refused; ``dropped`` adds what was dropped unsent, held back by
+        the peer's policy among them), oldest first."""
+        if dropped and peer_store.DROPPED not in states:
+            states = (*states, peer_store.DROPPED)
         _admin(by, "read a peer's outbox")
         self.node.require_initialised()
         [record] = self._records(name)
@@ -391,6 +502,9 @@ class Federation:
         orgs: list[str],
         push: peer_store.PushState | None,
         counts: dict[str, int],
+        *,
+        held: int,
+        group_names: dict[str, str],
     ) -> PeerView:
         lag = None
         if record.last_success is not None:
@@ -418,4 +532,9 @@ class Federation:
             last_push_attempt=push.last_attempt if push else None,
             last_push_success=push.last_success if push else None,
             last_push_error=push.last_error if push else None,
+            outbound=record.outbound,
+            group_names={
+                g: n for g, n in group_names.items() if g in (record.outbound.groups or ())
+            },
+            push_held=held,
         )

@@ -18,14 +18,17 @@ A round for one peer has two steps.
    after a successful pull queues everything written in between. Only objects
    written here by this node's own organisations (origin ``local``) are pushed:
    nothing received from a peer is sent on, so nothing goes back to its origin and
-   AMBER never relays.
+   AMBER never relays. The operator's cap for the peer (``policy.outbound``: the TLP
+   levels and sharing groups that may leave towards it) narrows that further: a
+   version it holds back is not queued but recorded as dropped, "peer policy".
 
 2. **Send**. Due entries, oldest first, are POSTed as TAXII envelopes of
    ``push_batch_size`` objects (within the peer's ``max_content_length``) to the
    peer's writable collection, and the returned status is followed up to
    ``push_status_polls`` times; one still pending is followed in later rounds. The
-   policy is asked again at send time: a version deleted since, or no longer for
-   this peer, is dropped, not sent.
+   policy is asked again at send time, the peer's cap read anew: a version deleted
+   since, no longer for this peer, or held back by a cap narrowed since it was queued,
+   is dropped, not sent.
 
    Outcomes, per entry: *done* when the status counts it a success; *failed* (kept,
    never retried) when the status names it a failure or the peer refuses the request
@@ -50,6 +53,8 @@ from bayanihan.correlate.notify import retry_delay
 from bayanihan.federation.client import PeerUnreachable, TaxiiClient
 from bayanihan.federation.pull import PeerGone, client_for
 from bayanihan.node import Node, NodeError
+from bayanihan.policy.outbound import may_leave
+from bayanihan.policy.tlp import Tlp
 from bayanihan.policy.visibility import ReadScope, peer_scope
 from bayanihan.stix.timestamps import TimestampError, parse_timestamp
 from bayanihan.store import objects as object_store
@@ -73,6 +78,7 @@ class PushResult:
     refused: int = 0  # ... refused for good (recorded, not retried)
     pending: int = 0  # ... its status still gave as pending (followed next round)
     dropped: int = 0  # queued but no longer to be sent (deleted, or audience narrowed)
+    held: int = 0  # held back by the peer's outbound cap (not queued, or dropped unsent)
     waiting: int = 0  # entries left in the outbox after the round
     error: str | None = None
     reasons: Counter[str] = field(default_factory=Counter)
@@ -93,6 +99,7 @@ class PushResult:
             "refused": self.refused,
             "pending": self.pending,
             "dropped": self.dropped,
+            "held": self.held,
             "waiting": self.waiting,
             "refusals": [{"reason": r, "count": n} for r, n in self.reasons.most_common(20)],
         }
@@ -182,13 +189,16 @@ def _fill(node: Node, record: PeerRecord, result: PushResult) -> tuple[ReadScope
         scope = peer_scope(_hosted_rows(conn, peer))
         upto = peer_store.last_date_added(conn)
         after = state.cursor
+        cap = peer.outbound
         while after < upto:
             found = peer_store.pushable(
-                conn, scope=scope, after=after, upto=upto, limit=_FILL_CHUNK
+                conn, scope=scope, cap=cap, after=after, upto=upto, limit=_FILL_CHUNK
             )
-            result.queued += peer_store.enqueue(
+            queued, held = peer_store.enqueue(
                 conn, peer_row=peer.row_id, found=found, now=node.clock()
             )
+            result.queued += queued
+            result.held += held
             if len(found) < _FILL_CHUNK:
                 break
             after = found[-1].date_added
@@ -291,15 +301,38 @@ def _settle(
 
 
 def _send_batch(work: _Round, batch: Sequence[OutboxEntry]) -> None:
-    """Post one claimed batch: dropped what may no longer go, the rest in envelopes."""
+    """Post one claimed batch: dropped what may no longer go, the rest in envelopes. The
+    peer's outbound cap is read again here: narrowed since the batch was queued, it
+    holds back what it no longer lets leave."""
     with work.node.store.read() as conn:
-        bodies = peer_store.pushable_bodies(
-            conn, scope=work.scope, date_addeds=[e.date_added for e in batch]
+        peer = peer_store.peer_by_row(conn, work.peer.row_id)
+        if peer is None:
+            raise PeerGone(f"peer {work.peer.name} was removed during the push")
+        cap = peer.outbound
+        found = peer_store.pushable_bodies(
+            conn,
+            scope=work.scope,
+            date_addeds=[e.date_added for e in batch],
+            with_groups=cap.groups is not None,
         )
-    gone = [e for e in batch if e.date_added not in bodies]
+    gone = [e for e in batch if e.date_added not in found]
+    held = [
+        e
+        for e in batch
+        if e.date_added in found
+        and not may_leave(
+            cap, tlp=Tlp.parse(found[e.date_added].tlp), groups=found[e.date_added].groups
+        )
+    ]
     if gone:
         _settle(work, gone, peer_store.DROPPED, error="no longer stored, or not for this peer")
         work.result.dropped += len(gone)
+    if held:
+        _settle(work, held, peer_store.DROPPED, error=peer_store.HELD)
+        work.result.held += len(held)
+    bodies = {e.date_added: found[e.date_added].body for e in batch if e.date_added in found}
+    for entry in held:
+        del bodies[entry.date_added]
     for envelope in _envelopes(work, [e for e in batch if e.date_added in bodies], bodies):
         _post(work, envelope, bodies)
 

@@ -8,13 +8,26 @@ and ``bayanihan.policy`` what a peer may receive (a ReadScope rendered by
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, Connection, and_, delete, func, insert, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    and_,
+    delete,
+    exists,
+    func,
+    insert,
+    select,
+    true,
+    update,
+)
 
 from bayanihan.store.objects import visible
 from bayanihan.store.schema import (
+    object_groups,
     objects,
     orgs,
     peer_cursors,
@@ -23,7 +36,9 @@ from bayanihan.store.schema import (
     peer_push,
     peers,
 )
-from bayanihan.store.scope import ReadScope
+from bayanihan.store.scope import OutboundCap, ReadScope
+
+NO_CAP = OutboundCap()
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +52,8 @@ class PeerRecord:
     ca_file: str | None
     client_cert: str | None  # our certificate for mutual TLS (path), None: none
     client_key: str | None  # its private key (path), None: in client_cert
+    outbound_tlp: str | None  # JSON list of TLP labels; None: every level
+    outbound_groups: str | None  # JSON list of sharing group ids; None: every group
     allow_insecure: bool
     node_identity: str | None
     node_org_row: int | None
@@ -45,6 +62,22 @@ class PeerRecord:
     last_success: int | None
     last_error: str | None
     pulled: int
+
+    @property
+    def outbound(self) -> OutboundCap:
+        """The operator's cap on what is pushed to this peer."""
+        return OutboundCap(
+            tlp=_decode(self.outbound_tlp),
+            groups=_decode(self.outbound_groups),
+        )
+
+
+def _decode(stored: str | None) -> frozenset[str] | None:
+    return None if stored is None else frozenset(json.loads(stored))
+
+
+def _encode(values: frozenset[str] | None) -> str | None:
+    return None if values is None else json.dumps(sorted(values))
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +106,8 @@ _COLUMNS = (
     peers.c.ca_file,
     peers.c.client_cert,
     peers.c.client_key,
+    peers.c.outbound_tlp,
+    peers.c.outbound_groups,
     peers.c.allow_insecure,
     peers.c.node_identity,
     peers.c.node_org_row,
@@ -99,6 +134,7 @@ def add_peer(
     ca_file: str | None,
     client_cert: str | None = None,
     client_key: str | None = None,
+    outbound: OutboundCap = NO_CAP,
     allow_insecure: bool,
     created: int,
 ) -> PeerRecord:
@@ -112,6 +148,8 @@ def add_peer(
             ca_file=ca_file,
             client_cert=client_cert,
             client_key=client_key,
+            outbound_tlp=_encode(outbound.tlp),
+            outbound_groups=_encode(outbound.groups),
             allow_insecure=allow_insecure,
             created=created,
             pulled=0,
@@ -160,6 +198,15 @@ def set_client_cert(
         update(peers)
         .where(peers.c.row_id == row_id)
         .values(client_cert=client_cert, client_key=client_key)
+    )
+
+
+def set_outbound(conn: Connection, *, row_id: int, cap: OutboundCap) -> None:
+    """The operator's cap on what is pushed to the peer from now on."""
+    conn.execute(
+        update(peers)
+        .where(peers.c.row_id == row_id)
+        .values(outbound_tlp=_encode(cap.tlp), outbound_groups=_encode(cap.groups))
     )
 
 
@@ -277,6 +324,10 @@ DROPPED = "dropped"  # no longer to be sent: deleted here, or the policy no long
 # since they are not written as the organisation its key writes as).
 _REFERENCE_TYPES = ("identity", "marking-definition", "extension-definition")
 
+# The reason given to a version the peer's outbound cap holds back (not queued, or
+# dropped from the outbox at send time).
+HELD = "peer policy"
+
 
 @dataclass(frozen=True, slots=True)
 class PushState:
@@ -294,6 +345,16 @@ class Candidate:
     date_added: int
     id: str
     version: int
+    allowed: bool = True  # False: held back by the peer's outbound cap
+
+
+@dataclass(frozen=True, slots=True)
+class Sendable:
+    """A queued version that may still be sent, as read at send time."""
+
+    body: bytes
+    tlp: str
+    groups: frozenset[str]  # the sharing groups it names (read only when a cap needs them)
 
 
 @dataclass(frozen=True, slots=True)
@@ -382,12 +443,34 @@ def _pushable(scope: ReadScope) -> list[ColumnElement[bool]]:
     ]
 
 
+def within(cap: OutboundCap) -> ColumnElement[bool]:
+    """The SQL form of ``policy.outbound.may_leave``: versions the cap lets leave."""
+    clauses: list[ColumnElement[bool]] = []
+    if cap.tlp is not None:
+        clauses.append(objects.c.tlp.in_(sorted(cap.tlp)))
+    if cap.groups is not None:
+        other = select(object_groups.c.date_added).where(
+            object_groups.c.date_added == objects.c.date_added
+        )
+        if cap.groups:
+            other = other.where(object_groups.c.group_id.not_in(sorted(cap.groups)))
+        clauses.append(~exists(other))
+    return and_(*clauses) if clauses else true()
+
+
 def pushable(
-    conn: Connection, *, scope: ReadScope, after: int, upto: int, limit: int
+    conn: Connection,
+    *,
+    scope: ReadScope,
+    cap: OutboundCap = NO_CAP,
+    after: int,
+    upto: int,
+    limit: int,
 ) -> list[Candidate]:
-    """Up to ``limit`` versions with ``after < date_added <= upto`` a peer may be sent."""
+    """Up to ``limit`` versions with ``after < date_added <= upto`` a peer may be sent,
+    each saying whether the peer's outbound cap lets it go (``allowed``)."""
     rows = conn.execute(
-        select(objects.c.date_added, objects.c.id, objects.c.version)
+        select(objects.c.date_added, objects.c.id, objects.c.version, within(cap))
         .where(
             objects.c.date_added > after,
             objects.c.date_added <= upto,
@@ -396,28 +479,46 @@ def pushable(
         .order_by(objects.c.date_added)
         .limit(limit)
     )
-    return [Candidate(*r) for r in rows]
+    return [Candidate(int(r[0]), str(r[1]), int(r[2]), bool(r[3])) for r in rows]
 
 
 def pushable_bodies(
-    conn: Connection, *, scope: ReadScope, date_addeds: Sequence[int]
-) -> dict[int, bytes]:
-    """The stored bytes of those versions that may still be sent (asked again at send
-    time: a version deleted, or whose audience narrowed, since it was queued is not)."""
+    conn: Connection, *, scope: ReadScope, date_addeds: Sequence[int], with_groups: bool = False
+) -> dict[int, Sendable]:
+    """Those versions that may still be sent, with what the outbound cap is checked on
+    (asked again at send time: a version deleted, or whose audience narrowed, since it
+    was queued is not); their sharing groups only ``with_groups``."""
     if not date_addeds:
         return {}
+    wanted = sorted(set(date_addeds))
     rows = conn.execute(
-        select(objects.c.date_added, objects.c.body).where(
-            objects.c.date_added.in_(sorted(set(date_addeds))), *_pushable(scope)
+        select(objects.c.date_added, objects.c.body, objects.c.tlp).where(
+            objects.c.date_added.in_(wanted), *_pushable(scope)
         )
-    )
-    return {int(r[0]): bytes(r[1]) for r in rows}
+    ).all()
+    groups: dict[int, set[str]] = {}
+    if with_groups and rows:
+        named = conn.execute(
+            select(object_groups.c.date_added, object_groups.c.group_id).where(
+                object_groups.c.date_added.in_([int(r[0]) for r in rows])
+            )
+        )
+        for date_added, group_id in named:
+            groups.setdefault(int(date_added), set()).add(str(group_id))
+    return {
+        int(r[0]): Sendable(bytes(r[1]), str(r[2]), frozenset(groups.get(int(r[0]), ())))
+        for r in rows
+    }
 
 
-def enqueue(conn: Connection, *, peer_row: int, found: Sequence[Candidate], now: int) -> int:
-    """Queue versions for a peer (due now); a version already queued is left as it is."""
+def enqueue(
+    conn: Connection, *, peer_row: int, found: Sequence[Candidate], now: int
+) -> tuple[int, int]:
+    """Queue versions for a peer (due now); a version already queued is left as it is.
+    One its outbound cap holds back is recorded as dropped (reason ``HELD``), never
+    sent: the outbox shows what was kept from the peer. Returns (queued, held back)."""
     if not found:
-        return 0
+        return 0, 0
     queued = set(
         conn.execute(
             select(peer_outbox.c.date_added).where(
@@ -437,14 +538,17 @@ def enqueue(conn: Connection, *, peer_row: int, found: Sequence[Candidate], now:
                     "object_id": c.id,
                     "version": c.version,
                     "created": now,
-                    "state": PENDING,
+                    "state": PENDING if c.allowed else DROPPED,
                     "attempts": 0,
                     "next_attempt": now,
+                    "last_error": None if c.allowed else HELD,
+                    "finished": None if c.allowed else now,
                 }
                 for c in fresh
             ],
         )
-    return len(fresh)
+    held = sum(1 for c in fresh if not c.allowed)
+    return len(fresh) - held, held
 
 
 def set_push_cursor(conn: Connection, *, peer_row: int, cursor: int) -> None:
@@ -595,6 +699,18 @@ def outbox(
         .limit(limit)
     )
     return [_entry(r) for r in rows]
+
+
+def held_counts(conn: Connection, peer_row: int | None = None) -> dict[int, int]:
+    """Versions held back from each peer (every peer, or one) by its outbound cap."""
+    query = (
+        select(peer_outbox.c.peer_row, func.count())
+        .where(peer_outbox.c.state == DROPPED, peer_outbox.c.last_error == HELD)
+        .group_by(peer_outbox.c.peer_row)
+    )
+    if peer_row is not None:
+        query = query.where(peer_outbox.c.peer_row == peer_row)
+    return {int(row): int(n) for row, n in conn.execute(query)}
 
 
 def outbox_counts(conn: Connection, peer_row: int | None = None) -> dict[int, dict[str, int]]:

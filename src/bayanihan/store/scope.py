@@ -28,6 +28,25 @@ class ReadScope:
 
 
 @dataclass(frozen=True, slots=True)
+class OutboundCap:
+    """An operator's cap on what leaves towards one peer, on top of its ReadScope.
+
+    ``tlp``: the TLP levels (labels as stored: ``clear`` ... ``red``) that may leave;
+    None, every level. ``groups``: the sharing group ids whose objects may leave; None,
+    every group; empty, none. An object naming sharing groups leaves only when every
+    one of them may; one naming none is not held back by ``groups``.
+    """
+
+    tlp: frozenset[str] | None = None
+    groups: frozenset[str] | None = None
+
+    @property
+    def open(self) -> bool:
+        """No cap: the audience alone decides."""
+        return self.tlp is None and self.groups is None
+
+
+@dataclass(frozen=True, slots=True)
 class Audience:
     """Organisations (every member of each) and individual people that may see an object."""
 

@@ -15,6 +15,15 @@ from bayanihan.federation import Federation
 from bayanihan.node import Node
 from bayanihan.web.deps import CurrentPrincipal
 
+TLP_HELP = (
+    'TLP levels that may be pushed to the peer: "all" (no cap: the audience alone '
+    "decides) or a list (or comma list) of clear, green, amber, amber+strict, red"
+)
+GROUPS_HELP = (
+    'sharing groups whose objects may be pushed to the peer: "all", "none", or a '
+    "list of group names or ids"
+)
+
 
 class PeerCreate(BaseModel):
     name: str = Field(min_length=1, max_length=64)
@@ -39,10 +48,15 @@ class PeerCreate(BaseModel):
         max_length=128,
         description="the peer's collection to push to (default: the first writable one)",
     )
+    tlp: str | list[str] | None = Field(default=None, description=TLP_HELP)
+    groups: str | list[str] | None = Field(default=None, description=GROUPS_HELP)
 
 
 class PeerUpdate(BaseModel):
     """What to change; a field left out stays as it is."""
+
+    tlp: str | list[str] | None = Field(default=None, description=TLP_HELP)
+    groups: str | list[str] | None = Field(default=None, description=GROUPS_HELP)
 
     client_cert: str | None = Field(
         default=None,
@@ -75,6 +89,8 @@ def add_federation_routes(app: FastAPI, node: Node) -> None:
             client_key=body.client_key,
             allow_insecure=body.allow_insecure,
             push_collection=body.push_collection,
+            tlp=body.tlp,
+            groups=body.groups,
             by=who,
         )
         return view.as_dict()
@@ -84,6 +100,8 @@ def add_federation_routes(app: FastAPI, node: Node) -> None:
         given = body.model_fields_set
         view = federation.set_peer(
             name,
+            tlp=body.tlp,
+            groups=body.groups,
             client_cert=body.client_cert,
             client_key=body.client_key,
             no_client_cert="client_cert" in given and body.client_cert is None,
@@ -93,9 +111,15 @@ def add_federation_routes(app: FastAPI, node: Node) -> None:
 
     @app.get("/peers/{name}/outbox", summary="Objects waiting to be pushed to a peer, or refused")
     def outbox(
-        who: CurrentPrincipal, name: str, limit: int = Query(default=1000, ge=1, le=10000)
+        who: CurrentPrincipal,
+        name: str,
+        limit: int = Query(default=1000, ge=1, le=10000),
+        dropped: bool = Query(
+            default=False, description="also entries dropped unsent (held back by peer policy...)"
+        ),
     ) -> list[dict[str, Any]]:
-        return [entry.as_dict() for entry in federation.outbox(name, limit=limit, by=who)]
+        entries = federation.outbox(name, dropped=dropped, limit=limit, by=who)
+        return [entry.as_dict() for entry in entries]
 
     @app.delete("/peers/{name}", status_code=204, summary="Forget a peer")
     def remove_peer(who: CurrentPrincipal, name: str) -> Response:

@@ -390,3 +390,24 @@ def test_a_later_list_with_the_same_name_wins() -> None:
     assert index.match("domain", "first") is None
     assert index.match("domain", "second") == "dup"
     assert [info.name for info in index.lists()] == ["dup"]
+
+
+def test_a_string_on_several_lists_is_found_on_each() -> None:
+    """Keys are kept as sorted hash codes, one per (string, list): a string on many
+    lists, lists with repeated entries and the examples-under-a-doc-domain rule all
+    come out as with a table of strings."""
+    lists = [
+        _raw(f"list {n:03}", "string", ["shared.test", f"own-{n}.test", "shared.test"], None)
+        for n in range(200)
+    ]
+    lists.append(_raw("docs", "hostname", ["www.example.org"], ["domain"]))
+    base = _Base(lists)
+    index = WarningIndex(base, frozenset())
+    assert index.matches("domain", "shared.test") == [f"list {n:03}" for n in range(200)]
+    assert index.matches("domain", "own-150.test") == ["list 150"]
+    assert index.matches("domain", "own-200.test") == []
+    assert index.matches("domain", "a.www.example.org") == ["docs"]
+    stats = index.stats()
+    assert stats["exact_keys"] == 201  # shared.test once, and own-0 .. own-199
+    assert stats["hostname_keys"] == 1
+    assert base.documentation_mask() == 1 << base.bit_of["docs"]

@@ -17,7 +17,7 @@ from bayanihan.policy.tlp import Tlp
 from bayanihan.settings import Settings
 from tests.conftest import ThreadServer, free_port, run_cli
 from tests.federation.test_pull import new_node, submit
-from tests.federation.test_push import held
+from tests.federation.test_push import held, serve_on
 from tests.stixgen import indicator
 
 
@@ -61,6 +61,35 @@ def test_serve_pulls_at_start_and_pushes_soon_after_a_write(db_url: str, tmp_pat
                 assert amber["id"] not in held(b)
                 [view] = Federation(a).peers()
                 assert view.last_push_success is not None and view.push_pending == 0
+    finally:
+        a.store.dispose()
+        b.store.dispose()
+
+
+def test_the_pull_that_first_reaches_a_peer_is_followed_by_a_push(
+    db_url: str, tmp_path: Path
+) -> None:
+    """B is down when A starts serving: the start-up pull fails, and nothing can be pushed
+    until a pull succeeds. The pull that reaches B makes it pushable and wakes the push
+    loop at once. Here the push loop would otherwise not look before ``push_delay``
+    (five minutes), so the object arriving within seconds can only come from that."""
+    b = new_node(f"sqlite:///{tmp_path}/b.db", "VN CERT", "VN")
+    a = Node(Settings(db=db_url, sync_interval=1, push_delay=300))
+    a.init(node_name="PH CERT", country="PH")
+    b.add_org("PH CERT", country="PH", identity_id=a.operator().org_identity)
+    key = b.add_key(role=Role.SYNC, org_name="PH CERT").secret
+    port = free_port()
+    Federation(a).add_peer("B", url=f"http://127.0.0.1:{port}/taxii2/", key=key)
+    ours = indicator("198.51.100.35", tlp=Tlp.GREEN)
+    submit(a, None, ours)
+    try:
+        with ThreadServer(a):
+            wait_for(lambda: Federation(a).peers()[0].last_error is not None, timeout=20)
+            assert Federation(a).peers()[0].last_success is None  # B is down
+            with serve_on(b, port):
+                wait_for(lambda: ours["id"] in held(b), timeout=30)
+            [view] = Federation(a).peers()
+            assert view.last_success is not None and view.last_push_success is not None
     finally:
         a.store.dispose()
         b.store.dispose()

@@ -8,7 +8,10 @@ Two threads, so a slow pull never holds back a push:
   of the store (one indexed read) and runs a push round as soon as it moved, which
   catches writes from any process on the database (TAXII, REST, ``bayanihan
   import``), and in any case every ``sync_interval`` seconds, so retries whose
-  back-off has passed and statuses still pending are followed up.
+  back-off has passed and statuses still pending are followed up. A pull round that
+  made a peer pushable (its first successful pull: who it hosts is known from then
+  on) wakes it for a round at once, so a peer that was down at start-up gets what
+  waits for it right after the pull that reaches it, not intervals later.
 
 A round's failures are the peers' own (recorded in peer health, shown by ``peer
 list`` and ``GET /api/v1/peers``); the loops log them and go on.
@@ -44,6 +47,12 @@ def _has_peers(node: Node) -> bool:
         return bool(peer_store.list_peers(conn))
 
 
+def _pulled_from(node: Node) -> set[str]:
+    """Peers pulled from successfully at least once: those a push round sends to."""
+    with node.store.read() as conn:
+        return {p.name for p in peer_store.list_peers(conn) if p.last_success is not None}
+
+
 def _report(kind: str, results: Sequence[PullResult | PushResult]) -> None:
     for result in results:
         if result.error:
@@ -65,6 +74,10 @@ class SyncScheduler:
         self.node = node
         self.federation = Federation(node)
         self._stop = threading.Event()
+        # a pull made a peer pushable: the push loop wakes (the event) and, counting the
+        # signals it has handled, runs a round even if a wake-up fell between its checks
+        self._push_now = threading.Event()
+        self._pushable_signals = 0
         self._threads: list[threading.Thread] = []
         self.pull_rounds = 0
         self.push_rounds = 0
@@ -83,6 +96,7 @@ class SyncScheduler:
 
     def stop(self, timeout: float = 15.0) -> None:
         self._stop.set()
+        self._push_now.set()
         for thread in self._threads:
             thread.join(timeout=timeout)
         self._threads.clear()
@@ -103,8 +117,13 @@ class SyncScheduler:
             started = time.monotonic()
             try:
                 if _has_peers(self.node):
-                    _report("pull", self.federation.pull())
+                    before = _pulled_from(self.node)
+                    results = self.federation.pull()
+                    _report("pull", results)
                     self.pull_rounds += 1
+                    if {r.peer for r in results if r.ok} - before:
+                        self._pushable_signals += 1  # newly pushable: push right after
+                        self._push_now.set()
             except Exception:
                 log.exception("pull round failed")
             wait = max(0.0, interval - (time.monotonic() - started))
@@ -114,10 +133,17 @@ class SyncScheduler:
         delay = self.node.settings.push_delay
         seen: int | None = None
         last_round = 0.0  # monotonic time of the last push round; 0: none yet
-        while not self._stop.wait(delay):
+        handled = 0  # pushable signals acted on
+        while True:
+            self._push_now.wait(delay)
+            if self._stop.is_set():
+                return
+            signals = self._pushable_signals
+            self._push_now.clear()
+            woken, handled = signals != handled, signals
             try:
                 newest = newest_write(self.node)
-                due = time.monotonic() - last_round >= interval
+                due = woken or time.monotonic() - last_round >= interval
                 if (newest == seen and not due) or not _has_peers(self.node):
                     continue
                 last_round = time.monotonic()

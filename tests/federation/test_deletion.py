@@ -4,6 +4,7 @@ versions, and only writers allowed to delete may send them."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import httpx
@@ -205,3 +206,59 @@ def test_deleting_a_peers_object_here_tells_no_one(nodes: Nodes) -> None:
         [pushed] = federation.push("B")
         assert pushed.ok and pushed.sent == 0
         assert theirs["id"] in held(b)
+
+
+def test_a_relayed_notice_deletes_only_the_relayed_copy(nodes: Nodes) -> None:
+    """B holds an object of TH CERT (an org of a third node) and relays it to A. TH CERT
+    deletes it at home; its notice reaches B, which deletes its copy and relays the
+    notice: on A it is attributed, like the object, to B's node, so it deletes the copy
+    B relayed and nothing A holds from anyone else."""
+    a, b = nodes.a, nodes.b
+    th_cert = "identity--0e9f3c2a-5b7d-4e1f-8a6c-9d2b4f1e3a70"
+    b.add_org("TH CERT", country="TH", identity_id=th_cert)
+    a.add_org("TH CERT", country="TH", identity_id=th_cert)
+    from_th = dataclasses.replace(
+        b.intake_options(b.operator("TH CERT", role=Role.SYNC)), origin="peer:TH"
+    )
+    relayed = {**indicator("198.51.100.97", tlp=Tlp.GREEN), "created_by_ref": th_cert}
+    direct = {**indicator("198.51.100.98", tlp=Tlp.GREEN), "created_by_ref": th_cert}
+    with b.store.write() as conn:
+        [stored] = store_objects(conn, [relayed], from_th, clock=b.clock)
+    assert stored.status == "stored"
+    # A holds another TH CERT object, received straight from TH's node
+    on_a = dataclasses.replace(
+        a.intake_options(a.operator("TH CERT", role=Role.SYNC)), origin="peer:TH"
+    )
+    with a.store.write() as conn:
+        [kept] = store_objects(conn, [direct], on_a, clock=a.clock)
+    assert kept.status == "stored"
+    with ThreadServer(b) as server_b:
+        federation = peer_b(nodes, server_b)
+        assert relayed["id"] in held(a)
+        notice = {
+            "type": DELETION_NOTICE_TYPE,
+            "spec_version": "2.1",
+            "id": f"{DELETION_NOTICE_TYPE}--4d3c2b1a-0f9e-4d8c-b7a6-958473625140",
+            "created": stamp(7),
+            "modified": stamp(7),
+            "created_by_ref": th_cert,
+            "object_ref": relayed["id"],
+            "object_modified": [relayed["modified"]],
+            "object_marking_refs": [Tlp.GREEN.marking_id],
+        }
+        forged = {
+            **notice,
+            "id": f"{DELETION_NOTICE_TYPE}--5e4d3c2b-1a0f-4e9d-8c7b-a69584736251",
+            "object_ref": direct["id"],
+            "object_modified": [direct["modified"]],
+        }
+        with b.store.write() as conn:
+            outcomes = store_objects(conn, [notice, forged], from_th, clock=b.clock)
+        assert [o.status for o in outcomes] == ["stored", "stored"]
+        assert relayed["id"] not in held(b)
+        [pulled] = federation.pull("B")
+        assert pulled.ok, pulled.error
+        on_a_now = held(a)
+        assert relayed["id"] not in on_a_now  # the copy B relayed is gone
+        assert direct["id"] in on_a_now  # B never sent it: B's relay cannot take it back
+        assert set(notices(a)) == {relayed["id"], direct["id"]}

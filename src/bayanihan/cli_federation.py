@@ -75,7 +75,7 @@ def _cmd_add(make: NodeFactory, args: argparse.Namespace) -> int:
         how += ", client certificate"
     print(f"peer {view.name} added: {view.url} ({how}); run `bayanihan sync` to pull")
     if not view.outbound.open:
-        print(f"  pushed to it: {view.outbound_text}")
+        print(f"  may leave towards it: {view.outbound_text}")
     return 0
 
 
@@ -89,7 +89,7 @@ def _cmd_set(make: NodeFactory, args: argparse.Namespace) -> int:
         no_client_cert=args.no_client_cert,
     )
     print(f"peer {view.name} changed")
-    print(f"  pushed to it: {view.outbound_text}")
+    print(f"  may leave towards it: {view.outbound_text}")
     print(f"  client certificate: {_client_cert(view)}")
     return 0
 
@@ -115,7 +115,7 @@ def _cmd_list(make: NodeFactory, args: argparse.Namespace) -> int:
             f"  last push success: {d['last_push_success'] or 'never'}  objects pushed: {v.pushed}"
         )
         print(f"  last push error: {v.last_push_error or '-'}")
-        print(f"  pushed to it: {v.outbound_text}")
+        print(f"  may leave towards it: {v.outbound_text}")
         print(
             f"  outbox: {v.push_pending} pending, {v.push_failed} refused by the peer, "
             f"{v.push_held} held back by peer policy"
@@ -192,13 +192,15 @@ def _policy_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--tlp",
         metavar="LEVELS",
-        help="TLP levels that may be pushed to it: all (the default: the audience alone "
-        "decides) or a comma list of clear, green, amber, amber+strict, red",
+        help="TLP levels that may leave towards it (pushed, or read by its sync key here): "
+        "all (the default: the audience alone decides) or a comma list of clear, green, "
+        "amber, amber+strict, red",
     )
     parser.add_argument(
         "--groups",
         metavar="all|none|G1,G2",
-        help="sharing groups (names or ids) whose objects may be pushed to it (default all)",
+        help="sharing groups (names or ids) whose objects may leave towards it (pushed, or "
+        "read by its sync key here; default all)",
     )
 
 

@@ -46,10 +46,11 @@ from bayanihan.store import groups as group_store
 from bayanihan.store import keys as key_store
 from bayanihan.store import objects as object_store
 from bayanihan.store import orgs as org_store
+from bayanihan.store import peers as peer_store
 from bayanihan.store import taxii as taxii_store
 from bayanihan.store import users as user_store
 from bayanihan.store.objects import NewVersion, insert_versions
-from bayanihan.store.scope import Directory
+from bayanihan.store.scope import OPEN_CAP, Directory, OutboundCap
 
 API_ROOT_PATH = "api"
 KEY_PREFIX = "bay_"
@@ -449,8 +450,13 @@ class Node:
             if record is None or record.revoked is not None or record.user_disabled is not None:
                 return None
             role = Role(record.role)
-            # a sync key is a peer node: it acts for every org this node knows it hosts
-            fellows = org_store.co_hosted(conn, record.org_row) if role is Role.SYNC else []
+            # a sync key is a peer node: it acts for every org this node knows it hosts,
+            # and reads within that peer's outbound cap (as of this request)
+            fellows: list[org_store.OrgRecord] = []
+            cap: OutboundCap = OPEN_CAP
+            if role is Role.SYNC:
+                fellows = org_store.co_hosted(conn, record.org_row)
+                cap = peer_store.cap_of_host(conn, record.org_row)
         return Principal(
             org_row=record.org_row,
             org_identity=record.org_identity,
@@ -459,6 +465,7 @@ class Node:
             key_row=record.row_id,
             user_row=record.user_row,
             peer_orgs=tuple(PeerOrg(o.row_id, o.identity_id, o.country) for o in fellows),
+            outbound=cap,
         )
 
     def revoke_key_as(self, principal: Principal, row_id: int) -> None:

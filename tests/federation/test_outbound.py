@@ -1,6 +1,7 @@
-"""Per-peer outbound policy: the operator's cap on the TLP levels and sharing groups pushed
-to a peer, on top of what its organisations may see; between two real nodes (fixtures of
-test_push: each its own database, the peer served by a real uvicorn server)."""
+"""Per-peer outbound policy: the operator's cap on the TLP levels and sharing groups that
+leave towards a peer, pushed or pulled by it, on top of what its organisations may see;
+between two real nodes (fixtures of test_push: each its own database, the peer served by
+a real uvicorn server)."""
 
 from __future__ import annotations
 
@@ -224,6 +225,114 @@ def test_pulls_are_not_capped(nodes: Nodes) -> None:
     assert pulled.ok and amber["id"] in held(a)
 
 
+def b_records_a(nodes: Nodes, server_a: ThreadServer) -> Federation:
+    """B records A as its peer (with a sync key A issued for B's org) and pulls from it
+    once: B learns that A hosts PH CERT, so the key B issued for PH CERT is A's, read
+    within B's cap for A."""
+    a, b = nodes.a, nodes.b
+    a.add_org("VN CERT", country="VN", identity_id=b.operator().org_identity)
+    key = a.add_key(role=Role.SYNC, org_name="VN CERT").secret
+    federation = Federation(b)
+    federation.add_peer("A", url=server_a.url + "/taxii2/", key=key)
+    [pulled] = federation.pull("A")
+    assert pulled.ok, pulled.error
+    return federation
+
+
+def test_the_cap_holds_for_what_the_peer_pulls_from_us(nodes: Nodes) -> None:
+    """B's cap for A holds for A's own pulls from B (with the sync key B issued): a pull
+    brings A what B would push it, and a cap narrowed between two pulls holds for the
+    next, TLP and sharing groups alike. Widened, it does not bring what it held back
+    before the pull's cursor."""
+    a, b = nodes.a, nodes.b
+    with ThreadServer(a) as server_a, ThreadServer(b) as server_b:
+        on_b = b_records_a(nodes, server_a)
+        federation = Federation(a)
+        federation.add_peer("B", url=server_b.url + "/taxii2/", key=nodes.sync_key)
+
+        def pull() -> set[str]:
+            before = set(held(a))
+            [pulled] = federation.pull("B")
+            assert pulled.ok, pulled.error
+            return set(held(a)) - before
+
+        first = by_tlp(nodes.a_org)  # every level, each addressed to A's org
+        submit(b, "VN Police", *first.values())
+        assert {o["id"] for o in first.values()} <= pull()  # no cap yet: all of them
+
+        on_b.set_peer("A", tlp="clear,green")
+        second = by_tlp(nodes.a_org)
+        submit(b, "VN Police", *second.values())
+        later = indicator("198.51.100.185", tlp=Tlp.GREEN)
+        submit(b, "VN Police", later)  # A's cursor passes the held-back ones
+        arrived = pull()
+        assert arrived == {second["clear"]["id"], second["green"]["id"], later["id"]}
+
+        groups_on_both(nodes)  # A knows VN Police since its first pull
+        # widened, the cap brings nothing it held back before A's cursor
+        on_b.set_peer("A", tlp="all", groups="Mekong")
+        third = {
+            "mekong": indicator("198.51.100.190", tlp=Tlp.AMBER, extensions=shared(MEKONG)),
+            "lotus": indicator("198.51.100.191", tlp=Tlp.AMBER, extensions=shared(LOTUS)),
+            "green lotus": indicator("198.51.100.192", tlp=Tlp.GREEN, extensions=shared(LOTUS)),
+            "red, no group": indicator("198.51.100.193", tlp=Tlp.RED, extensions=to(nodes.a_org)),
+        }
+        submit(b, "VN Police", *third.values())
+        assert pull() == {third["mekong"]["id"], third["red, no group"]["id"]}
+    # nothing held back reached A by any path
+    kept = {second[level]["id"] for level in ("amber", "amber+strict", "red")}
+    kept |= {third["lotus"]["id"], third["green lotus"]["id"]}
+    assert not kept & set(held(a))
+
+
+def _domain(value: str, tlp: Tlp, **extra: Any) -> dict[str, Any]:
+    return indicator("x", tlp=tlp, pattern=f"[domain-name:value = '{value}']", **extra)
+
+
+def test_hits_and_search_of_the_peers_sync_key_stay_within_the_cap(nodes: Nodes) -> None:
+    """Correlation answers A's sync key on B through the objects it may read, within B's
+    cap for A: a hit whose other side the cap holds back is not shown, nor is that object
+    in a search, nor are its observables."""
+    a, b = nodes.a, nodes.b
+    with ThreadServer(a) as server_a, ThreadServer(b) as server_b:
+        on_b = b_records_a(nodes, server_a)
+        theirs = _domain("qzx-capped-refund.com", Tlp.GREEN)
+        theirs_too = _domain("qzx-open-refund.com", Tlp.GREEN)
+        submit(b, "PH CERT", theirs, theirs_too)  # as if pulled from A
+        amber = _domain("qzx-capped-refund.com", Tlp.AMBER, extensions=to(nodes.a_org))
+        green = _domain("qzx-open-refund.com", Tlp.GREEN)
+        submit(b, "VN Police", amber, green)
+        api = httpx.Client(
+            base_url=server_b.url + "/api/v1",
+            headers={"Authorization": f"Bearer {nodes.sync_key}"},
+            timeout=30,
+        )
+        with api:
+
+            def hits() -> set[str]:
+                answer = api.get("/hits")
+                assert answer.status_code == 200, answer.text
+                return {h["counterpart"]["id"] for h in answer.json()["hits"]}
+
+            def found(value: str) -> set[str]:
+                answer = api.get("/search", params={"q": value})
+                assert answer.status_code == 200, answer.text
+                return {o["id"] for o in answer.json()["objects"]}
+
+            assert hits() == {amber["id"], green["id"]}
+            assert found("qzx-capped-refund.com") == {theirs["id"], amber["id"]}
+            assert api.get(f"/objects/{amber['id']}/observables").status_code == 200
+
+            on_b.set_peer("A", tlp="clear,green")
+            assert hits() == {green["id"]}
+            assert found("qzx-capped-refund.com") == {theirs["id"]}
+            assert found("qzx-open-refund.com") == {theirs_too["id"], green["id"]}
+            assert api.get(f"/objects/{amber['id']}/observables").status_code == 404
+            everything = api.get("/hits", params={"scope": "all"}).json()["hits"]
+            assert amber["id"] not in {h["counterpart"]["id"] for h in everything}
+            assert amber["id"] not in {h["object"]["id"] for h in everything}
+
+
 def test_bad_policy_values_are_refused_and_change_nothing(nodes: Nodes) -> None:
     a = nodes.a
     federation = Federation(a)
@@ -293,14 +402,14 @@ def test_the_policy_through_the_cli_and_rest(nodes: Nodes) -> None:
         "none",
     )
     assert added.returncode == 0, added.stderr
-    assert "pushed to it: TLP clear, green, amber; no sharing group" in added.stdout
+    assert "may leave towards it: TLP clear, green, amber; no sharing group" in added.stdout
     bad = run_cli(*db, "peer", "set", "B", "--tlp", "purple")
     assert bad.returncode != 0 and "unknown TLP level 'purple'" in bad.stderr
     changed = run_cli(*db, "peer", "set", "B", "--groups", "Mekong")
     assert changed.returncode == 0, changed.stderr
-    assert "pushed to it: TLP clear, green, amber; sharing groups Mekong" in changed.stdout
+    assert "may leave towards it: TLP clear, green, amber; sharing groups Mekong" in changed.stdout
     listed = run_cli(*db, "peer", "list")
-    assert "pushed to it: TLP clear, green, amber; sharing groups Mekong" in listed.stdout
+    assert "may leave towards it: TLP clear, green, amber; sharing groups Mekong" in listed.stdout
     assert "0 held back by peer policy" in listed.stdout
     shown = json.loads(run_cli(*db, "peer", "list", "--json").stdout)[0]
     assert shown["outbound"] == {

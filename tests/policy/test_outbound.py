@@ -1,5 +1,6 @@
 """The per-peer outbound cap (policy/outbound.py): parsing what the operator gives, the
-decision for one object, and the store's SQL rendering of the same decision."""
+decision for one object, and the store's SQL rendering of the same decision (alone, as
+push uses it, and inside a ReadScope, as reads by the peer's sync key do)."""
 
 from __future__ import annotations
 
@@ -22,8 +23,9 @@ from bayanihan.policy.outbound import (
 )
 from bayanihan.policy.roles import Role
 from bayanihan.policy.tlp import Tlp
+from bayanihan.policy.visibility import ReadScope, may_see
 from bayanihan.stix.extensions import SHARING_EXTENSION_ID, SHARING_GROUP_TYPE
-from bayanihan.store.peers import within
+from bayanihan.store.objects import visible, within
 from bayanihan.store.schema import object_groups, objects
 from tests.federation.test_pull import submit
 from tests.stixgen import indicator
@@ -134,3 +136,14 @@ def test_the_sql_rendering_decides_as_may_leave(node: Node) -> None:
                 if may_leave(cap, tlp=Tlp.parse(tlp), groups=groups.get(date_added, set()))
             }
             assert by_sql == by_python, cap
+            # the same cap carried by a read scope (everything else open: the cap alone)
+            scope = ReadScope(everything=True, outbound=cap)
+            by_scope = set(conn.execute(select(objects.c.date_added).where(visible(scope))))
+            assert {row[0] for row in by_scope} == by_python, cap
+            assert {
+                date_added
+                for date_added, tlp in rows
+                if may_see(
+                    scope, tlp=Tlp.parse(tlp), audience=None, groups=groups.get(date_added, ())
+                )
+            } == by_python, cap

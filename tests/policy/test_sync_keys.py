@@ -22,9 +22,11 @@ from sqlalchemy import select
 
 from bayanihan.federation import Federation
 from bayanihan.node import Node
+from bayanihan.policy.outbound import cap_of
 from bayanihan.policy.principal import PeerOrg, Principal
 from bayanihan.policy.roles import Role
 from bayanihan.policy.tlp import Tlp
+from bayanihan.policy.visibility import read_scope
 from bayanihan.store.schema import objects, orgs
 from tests.conftest import ThreadServer, taxii_client
 from tests.federation.test_pull import new_node, submit
@@ -256,19 +258,115 @@ def test_an_org_is_the_keys_only_once_a_pull_shows_the_peer_hosts_it(world: Worl
     assert site.get(site.keys["a-analyst"], "/api/v1/whoami").json()["peer_org_identity_ids"] == []
 
 
-def test_paging_with_a_sync_keys_wider_scope_counts_right(world: World) -> None:
+def test_the_peers_outbound_cap_narrows_every_read_of_its_sync_key(world: World) -> None:
+    """B's cap for peer A (``peer set A --tlp``) holds for A's sync key on every read path,
+    from the next request on: what may not be pushed to A, A does not pull either. C's
+    sync key, and keys of other roles, are not A's: the cap is not theirs."""
+    site = world.site
+    made = police_objects(world.ids)
+    site.write("VN Police", list(made.values()))
+    ours = {o["id"] for o in made.values()}
+    sync, federation = site.keys["a-sync"], Federation(world.b)
+
+    def ids(*names: str) -> set[str]:
+        return {made[n]["id"] for n in names}
+
+    assert_sees(views(site, sync, ours), ids(*A_SEES), "A's sync key, no cap")
+    federation.set_peer("A", tlp="clear,green")
+    # the GREEN edge points at an AMBER object the cap holds back: hidden with it
+    assert_sees(views(site, sync, ours), ids("green"), "A's sync key, capped")
+    c_sees = ids("green", "amber for SG CERT")
+    assert_sees(views(site, site.keys["c-sync"], ours), c_sees, "C's sync key")
+    analyst = views(site, site.keys["a-analyst"], ours)
+    assert_sees(analyst, ids(*PH_CERT_SEES), "PH CERT's analyst key")
+
+    federation.set_peer("A", tlp="green,amber+strict,red")
+    capped = ids("green", "strict for PH Bank", "red for PH Bank")
+    assert_sees(views(site, sync, ours), capped, "A's sync key, capped otherwise")
+    federation.set_peer("A", tlp="all")
+    assert_sees(views(site, sync, ours), ids(*A_SEES), "A's sync key, cap lifted")
+
+
+def test_a_groups_cap_hides_what_names_a_held_back_group(world: World) -> None:
+    """``peer set A --groups``: an object naming a sharing group the cap does not list is
+    not read by A's sync key, whatever its TLP; one naming no group is capped by TLP
+    alone; an edge to a held-back object is hidden with it."""
+    site, b = world.site, world.b
+    owner = b.operator("VN Police", role=Role.ORG_ADMIN)
+    mekong = b.add_group("Mekong", owner=owner, members=["PH CERT", "PH Bank"]).id
+    lotus = b.add_group("Lotus", owner=owner, members=["PH CERT"]).id
+    made = {
+        "mekong": shared(indicator("198.51.100.30", tlp=Tlp.AMBER), groups=[mekong]),
+        "lotus": shared(indicator("198.51.100.31", tlp=Tlp.AMBER), groups=[lotus]),
+        "both": shared(indicator("198.51.100.32", tlp=Tlp.AMBER), groups=[mekong, lotus]),
+        "green lotus": shared(indicator("198.51.100.33", tlp=Tlp.GREEN), groups=[lotus]),
+        "no group": shared(indicator("198.51.100.34", tlp=Tlp.AMBER), [world.ids["PH Bank"]]),
+    }
+    made["edge to lotus"] = relationship(
+        made["no group"]["id"], made["lotus"]["id"], Tlp.GREEN, "edge to lotus"
+    )
+    site.write("VN Police", list(made.values()))
+    ours = {o["id"] for o in made.values()}
+    sync, federation = site.keys["a-sync"], Federation(b)
+
+    def ids(*names: str) -> set[str]:
+        return {made[n]["id"] for n in names}
+
+    assert_sees(views(site, sync, ours), ours, "A's sync key, no cap")
+    federation.set_peer("A", groups="Mekong")
+    assert_sees(views(site, sync, ours), ids("mekong", "no group"), "A, Mekong only")
+    federation.set_peer("A", groups=[mekong, lotus])
+    assert_sees(views(site, sync, ours), ours, "A, both groups")
+    federation.set_peer("A", tlp="clear,green", groups="none")
+    assert_sees(views(site, sync, ours), set(), "A, no group and GREEN at most")
+    federation.set_peer("A", tlp="all")
+    assert_sees(views(site, sync, ours), ids("no group"), "A, no group")
+
+
+def test_the_cap_holds_in_the_public_collection_too(world: World) -> None:
+    """Anyone reads the public collection without a key; A's sync key, presented there,
+    still reads within A's cap, so that no pull of A's goes beyond it."""
+    site, b = world.site, world.b
+    b.set_public_collection(True)
+    public = collections(b)["public"]
+    owner = b.operator("VN Police", role=Role.ORG_ADMIN)
+    mekong = b.add_group("Mekong", owner=owner, members=["PH CERT"]).id
+    plain = indicator("198.51.100.40", tlp=Tlp.CLEAR)
+    grouped = shared(indicator("198.51.100.41", tlp=Tlp.CLEAR), groups=[mekong])
+    site.write("VN Police", [plain, grouped])
+    ours = {plain["id"], grouped["id"]}
+    sync = site.keys["a-sync"]
+    Federation(b).set_peer("A", groups="none")
+    assert_sees(views(site, None, ours, col=public, rest=False), ours, "anyone")
+    seen = views(site, sync, ours, col=public, rest=False)
+    assert_sees(seen, {plain["id"]}, "A's sync key, groups none")
+
+
+@pytest.mark.parametrize(
+    ("cap", "seen"),
+    [
+        (None, A_SEES - {"edge to PH Bank's"}),
+        # the peer's outbound cap in the same SQL: pages stay full and exact
+        ("green,amber+strict,red", {"green", "strict for PH Bank", "red for PH Bank"}),
+    ],
+)
+def test_paging_with_a_sync_keys_wider_scope_counts_right(
+    world: World, cap: str | None, seen: set[str]
+) -> None:
     """Visible and hidden objects interleaved in date_added: every page but the last is
     full, ``more`` (or REST's ``next``) says so exactly until the last, and the pages add
-    up to the share, each object once."""
+    up to the share, each object once; with the peer capped, up to the capped share."""
     site = world.site
+    if cap is not None:
+        Federation(world.b).set_peer("A", tlp=cap)
     kinds = sorted(k for k in police_objects(world.ids) if k != "edge to PH Bank's")
     expected: set[str] = set()
     for n in range(5):  # each round in another order
         made = police_objects(world.ids)
         order = kinds[n:] + kinds[:n]
         site.write("VN Police", [made[k] for k in order])
-        expected |= {made[k]["id"] for k in order if k in A_SEES}
-    assert len(expected) == 5 * 6
+        expected |= {made[k]["id"] for k in order if k in seen}
+    assert len(expected) == 5 * len(seen)
     limit = 4
 
     def page_through(url: str, **query: str) -> list[list[str]]:
@@ -310,3 +408,12 @@ def test_only_a_sync_principal_acts_for_several_orgs() -> None:
         if role is not Role.SYNC:
             with pytest.raises(ValueError, match="its own organisation only"):
                 Principal(1, "identity--own", "PH CERT", role, peer_orgs=(fellow,))
+    # only a peer's key reads within a peer's outbound cap
+    cap = cap_of(tlp={Tlp.CLEAR, Tlp.GREEN}, groups=None)
+    capped = Principal(1, "identity--own", "PH CERT", Role.SYNC, outbound=cap)
+    assert read_scope(capped).outbound == cap
+    assert read_scope(sync).outbound.open
+    for role in Role:
+        if role is not Role.SYNC:
+            with pytest.raises(ValueError, match="no outbound cap applies"):
+                Principal(1, "identity--own", "PH CERT", role, outbound=cap)

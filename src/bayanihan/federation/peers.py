@@ -76,7 +76,7 @@ class PeerView:
     last_push_attempt: int | None = None
     last_push_success: int | None = None
     last_push_error: str | None = None
-    outbound: OutboundCap = OPEN  # the operator's cap on what is pushed to it
+    outbound: OutboundCap = OPEN  # the operator's cap on what leaves towards it
     group_names: dict[str, str] = field(default_factory=dict)  # id -> name, for the cap
     push_held: int = 0  # versions held back by the cap
 
@@ -254,7 +254,7 @@ class Federation:
         our key may write to). ``client_cert`` (and ``client_key``, unless the key is in
         the certificate file) is presented to a peer requiring mutual TLS: the files are
         read and checked to form a pair now, and only their paths are stored. ``tlp``
-        and ``groups`` cap what is pushed to it (see ``set_peer``; default: no cap)."""
+        and ``groups`` cap what leaves towards it (see ``set_peer``; default: no cap)."""
         _admin(by, "add peers")
         self.node.require_initialised()
         name = name.strip()
@@ -331,8 +331,9 @@ class Federation:
         outbox and learned organisations stay.
 
         ``tlp`` (``all``, or levels: ``clear,green``...) and ``groups`` (``all``,
-        ``none``, or sharing groups by name or id) cap what is pushed to the peer, on
-        top of what its organisations may see (``policy.outbound``): it can only narrow.
+        ``none``, or sharing groups by name or id) cap what leaves towards the peer, on
+        top of what its organisations may see (``policy.outbound``): what is pushed to it,
+        and what its sync key reads here (from its next request on). It can only narrow.
         A narrower cap holds back, from the next send on, what is still queued; a wider
         one does not send again versions passed over before. ``client_cert`` (checked
         as at ``add_peer``) is presented to the peer; ``no_client_cert`` stops it."""

@@ -6,14 +6,16 @@ queries filter in the database and paging counts stay right.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
+from dataclasses import replace
 
+from bayanihan.policy.outbound import may_leave
 from bayanihan.policy.principal import Principal
 from bayanihan.policy.roles import Action
 from bayanihan.policy.tlp import Tlp
 from bayanihan.store.scope import Audience, ReadScope
 
-__all__ = ["PUBLIC_SCOPE", "ReadScope", "may_see", "peer_scope", "read_scope"]
+__all__ = ["PUBLIC_SCOPE", "ReadScope", "may_see", "peer_scope", "public_scope", "read_scope"]
 
 # Anyone, without a key, through the public collection: TLP:CLEAR only.
 PUBLIC_SCOPE = ReadScope(community=True, clear_only=True)
@@ -25,11 +27,26 @@ def read_scope(principal: Principal) -> ReadScope:
     A sync key sees the union of what each of its organisations may see (its own and the
     others hosted on the same peer node): an object whose audience holds any of them.
     Audiences already hold the constituents AMBER reaches and not those AMBER+STRICT
-    leaves out, so that rule holds per organisation.
+    leaves out, so that rule holds per organisation. A sync key reads within the
+    outbound cap of its peer (``principal.outbound``): what the operator lets leave
+    towards that peer leaves by its pulls no more than by push.
     """
     if principal.can(Action.READ_ALL):
         return ReadScope(everything=True)
-    return ReadScope(community=True, org_rows=principal.org_rows, user_row=principal.user_row)
+    return ReadScope(
+        community=True,
+        org_rows=principal.org_rows,
+        user_row=principal.user_row,
+        outbound=principal.outbound,
+    )
+
+
+def public_scope(principal: Principal | None) -> ReadScope:
+    """The public collection: TLP:CLEAR, to anyone. A peer's sync key reads it within its
+    outbound cap all the same, so that no read of that key goes beyond the cap."""
+    if principal is None:
+        return PUBLIC_SCOPE
+    return replace(PUBLIC_SCOPE, outbound=principal.outbound)
 
 
 def peer_scope(org_rows: Iterable[int]) -> ReadScope:
@@ -47,8 +64,13 @@ def peer_scope(org_rows: Iterable[int]) -> ReadScope:
     return ReadScope(community=True, org_rows=frozenset(org_rows))
 
 
-def may_see(scope: ReadScope, *, tlp: Tlp, audience: Audience | None) -> bool:
-    """The same decision as the SQL rendering, for one object already in hand."""
+def may_see(
+    scope: ReadScope, *, tlp: Tlp, audience: Audience | None, groups: Collection[str] = ()
+) -> bool:
+    """The same decision as the SQL rendering, for one object already in hand (naming
+    the sharing groups ``groups``); a relationship's endpoints are the caller's to ask."""
+    if not may_leave(scope.outbound, tlp=tlp, groups=groups):
+        return False
     if scope.everything:
         return True
     if scope.clear_only and tlp is not Tlp.CLEAR:

@@ -26,6 +26,7 @@ from sqlalchemy import (
     Connection,
     and_,
     delete,
+    exists,
     false,
     insert,
     or_,
@@ -47,7 +48,7 @@ from bayanihan.store.schema import (
     orgs,
     tombstones,
 )
-from bayanihan.store.scope import Audience, ReadScope
+from bayanihan.store.scope import Audience, OutboundCap, ReadScope
 
 if TYPE_CHECKING:
     from bayanihan.store.observables import ObservableSpec
@@ -417,6 +418,8 @@ def _insert_sql(dialect: str) -> str:
 
 
 def _audience_visible(scope: ReadScope, table: Any) -> ColumnElement[bool]:
+    if scope.everything:
+        return true()
     clauses: list[ColumnElement[bool]] = []
     if scope.community:
         clauses.append(table.c.audience.is_(None))
@@ -445,17 +448,46 @@ def _audience_visible(scope: ReadScope, table: Any) -> ColumnElement[bool]:
 # Built once: an alias makes a proxy of every column, which costs more than the query.
 _ENDPOINT = objects.alias("endpoint")
 _REFS = object_refs.alias("refs")
+_CAPPED_GROUPS = object_groups.alias("capped_groups")
+
+
+def within(cap: OutboundCap, table: Any = objects) -> ColumnElement[bool]:
+    """The SQL form of ``policy.outbound.may_leave``: versions a peer's outbound cap lets
+    leave towards it. Push decides with it what it queues; reads by the peer's sync key
+    have it in their ReadScope (``outbound``), so the two never disagree."""
+    clauses: list[ColumnElement[bool]] = []
+    if cap.tlp is not None:
+        clauses.append(table.c.tlp.in_(sorted(cap.tlp)))
+    if cap.groups is not None:
+        groups = _CAPPED_GROUPS
+        other = select(groups.c.date_added).where(groups.c.date_added == table.c.date_added)
+        if cap.groups:
+            other = other.where(groups.c.group_id.not_in(sorted(cap.groups)))
+        clauses.append(~exists(other.correlate_except(groups)))
+    return and_(*clauses) if clauses else true()
+
+
+def _capped(scope: ReadScope, table: Any) -> list[ColumnElement[bool]]:
+    """The scope's outbound cap as conditions (none for an open cap: the common case
+    keeps its plain query)."""
+    return [] if scope.outbound.open else [within(scope.outbound, table)]
+
+
+def _admitted(scope: ReadScope, table: Any) -> ColumnElement[bool]:
+    """The version itself is in the scope: its audience admits the reader, within the cap."""
+    return and_(_audience_visible(scope, table), *_capped(scope, table))
 
 
 def _endpoints_visible(scope: ReadScope, table: Any) -> ColumnElement[bool]:
-    """For a relationship or sighting: every object it points at has a visible version."""
+    """For a relationship or sighting: every object it points at has a visible version
+    (in the same scope, outbound cap included)."""
     endpoint, refs = _ENDPOINT, _REFS
     hidden_endpoint = (
         select(refs.c.ref_id)
         .where(
             refs.c.date_added == table.c.date_added,
             ~select(endpoint.c.date_added)
-            .where(endpoint.c.id == refs.c.ref_id, _audience_visible(scope, endpoint))
+            .where(endpoint.c.id == refs.c.ref_id, _admitted(scope, endpoint))
             .exists(),
         )
         .exists()
@@ -468,13 +500,14 @@ def _endpoints_visible(scope: ReadScope, table: Any) -> ColumnElement[bool]:
 def visible(scope: ReadScope, table: Any = objects) -> ColumnElement[bool]:
     """The SQL rendering of a ReadScope (the policy module decides the scope).
 
-    An object is visible when its audience admits the reader and, for a
-    relationship or sighting, every object it points at has a version the reader
-    may see: an edge never tells of an endpoint the reader cannot open.
+    An object is visible when its audience admits the reader, the scope's outbound
+    cap (if any) lets it leave and, for a relationship or sighting, every object it
+    points at has a version the reader may see by the same rules: an edge never tells
+    of an endpoint the reader cannot open.
     """
-    if scope.everything:
+    if scope.everything and scope.outbound.open:
         return true()
-    return and_(_audience_visible(scope, table), _endpoints_visible(scope, table))
+    return and_(_admitted(scope, table), _endpoints_visible(scope, table))
 
 
 def _branches(query: ObjectQuery, *columns: Any) -> list[Any]:
@@ -490,15 +523,21 @@ def _branches(query: ObjectQuery, *columns: Any) -> list[Any]:
     ordered = objects.c.date_added
     scope = query.scope
     if scope.everything:
+        if not scope.outbound.open:
+            filters.append(visible(scope))
         return [select(*columns).where(*filters).order_by(ordered).limit(limit)]
-    edges = _endpoints_visible(scope, objects)
+    # the outbound cap in each branch, so every page is full and counts stay exact
+    beyond_audience = [*_capped(scope, objects), _endpoints_visible(scope, objects)]
     branches: list[Any] = []
     if scope.community:
         community: list[ColumnElement[bool]] = [objects.c.audience.is_(None)]
         if scope.clear_only:
             community.append(objects.c.tlp == "clear")
         branches.append(
-            select(*columns).where(*community, *filters, edges).order_by(ordered).limit(limit)
+            select(*columns)
+            .where(*community, *filters, *beyond_audience)
+            .order_by(ordered)
+            .limit(limit)
         )
     if scope.clear_only:
         return branches
@@ -513,7 +552,7 @@ def _branches(query: ObjectQuery, *columns: Any) -> list[Any]:
         branches.append(
             select(*columns)
             .select_from(table.join(objects, objects.c.date_added == table.c.date_added))
-            .where(reader, *start, *filters, edges)
+            .where(reader, *start, *filters, *beyond_audience)
             .order_by(table.c.date_added)
             .limit(limit)
         )

@@ -3,7 +3,8 @@ and the push outbox.
 
 All the SQL of federation lives here; ``bayanihan.federation`` decides what to write,
 and ``bayanihan.policy`` what a peer may receive (a ReadScope rendered by
-``objects.visible``).
+``objects.visible``, and the peer's outbound cap by ``objects.within``, which reads by
+the peer's sync key use too).
 """
 
 from __future__ import annotations
@@ -17,15 +18,13 @@ from sqlalchemy import (
     Connection,
     and_,
     delete,
-    exists,
     func,
     insert,
     select,
-    true,
     update,
 )
 
-from bayanihan.store.objects import visible
+from bayanihan.store.objects import visible, within
 from bayanihan.store.schema import (
     object_groups,
     objects,
@@ -298,6 +297,19 @@ def hosted_orgs(conn: Connection, peer_row: int | None = None) -> list[HostedOrg
     return [HostedOrg(*r) for r in conn.execute(query)]
 
 
+def cap_of_host(conn: Connection, org_row: int) -> OutboundCap:
+    """The outbound cap of the peer hosting an organisation (what may leave towards that
+    peer, read afresh each time); open when no peer is known to host it."""
+    row = conn.execute(
+        select(peers.c.outbound_tlp, peers.c.outbound_groups)
+        .select_from(peer_orgs.join(peers, peers.c.row_id == peer_orgs.c.peer_row))
+        .where(peer_orgs.c.org_row == org_row)
+    ).first()
+    if row is None:
+        return NO_CAP
+    return OutboundCap(tlp=_decode(row[0]), groups=_decode(row[1]))
+
+
 def host_of(conn: Connection, org_row: int) -> int | None:
     """The peer hosting an organisation, or None."""
     value = conn.execute(
@@ -441,21 +453,6 @@ def _pushable(scope: ReadScope) -> list[ColumnElement[bool]]:
         objects.c.author_org.in_(select(orgs.c.row_id).where(orgs.c.local.is_(True))),
         ~and_(objects.c.created_by_ref.is_(None), objects.c.type.in_(_REFERENCE_TYPES)),
     ]
-
-
-def within(cap: OutboundCap) -> ColumnElement[bool]:
-    """The SQL form of ``policy.outbound.may_leave``: versions the cap lets leave."""
-    clauses: list[ColumnElement[bool]] = []
-    if cap.tlp is not None:
-        clauses.append(objects.c.tlp.in_(sorted(cap.tlp)))
-    if cap.groups is not None:
-        other = select(object_groups.c.date_added).where(
-            object_groups.c.date_added == objects.c.date_added
-        )
-        if cap.groups:
-            other = other.where(object_groups.c.group_id.not_in(sorted(cap.groups)))
-        clauses.append(~exists(other))
-    return and_(*clauses) if clauses else true()
 
 
 def pushable(

@@ -446,8 +446,9 @@ peers = Table(
     # our certificate for a peer requiring mutual TLS (paths; the key may be in the cert)
     Column("client_cert", Text),
     Column("client_key", Text),
-    # the operator's cap on what is pushed to it (JSON lists; NULL: no cap): TLP labels,
-    # and the sharing group ids whose objects may go ([]: none)
+    # the operator's cap on what leaves towards it, pushed or read by its sync key here
+    # (JSON lists; NULL: no cap): TLP labels, and the sharing group ids whose objects may
+    # go ([]: none)
     Column("outbound_tlp", Text),
     Column("outbound_groups", Text),
     Column("allow_insecure", Boolean, nullable=False),

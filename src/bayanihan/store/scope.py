@@ -10,26 +10,9 @@ from dataclasses import dataclass
 
 
 @dataclass(frozen=True, slots=True)
-class ReadScope:
-    """What a reader may see.
-
-    ``everything``: no restriction (the node administrator). Otherwise objects
-    whose audience is the whole community (when ``community``), or an audience
-    that includes one of ``org_rows`` or the person ``user_row``; ``clear_only``
-    narrows to TLP:CLEAR. A relationship or sighting is visible only when the
-    objects it points at are visible in the same scope.
-    """
-
-    everything: bool = False
-    community: bool = True
-    org_rows: frozenset[int] = frozenset()
-    user_row: int | None = None
-    clear_only: bool = False
-
-
-@dataclass(frozen=True, slots=True)
 class OutboundCap:
-    """An operator's cap on what leaves towards one peer, on top of its ReadScope.
+    """An operator's cap on what leaves towards one peer, on top of what its
+    organisations may see: what is pushed to it, and what its sync key reads here.
 
     ``tlp``: the TLP levels (labels as stored: ``clear`` ... ``red``) that may leave;
     None, every level. ``groups``: the sharing group ids whose objects may leave; None,
@@ -44,6 +27,30 @@ class OutboundCap:
     def open(self) -> bool:
         """No cap: the audience alone decides."""
         return self.tlp is None and self.groups is None
+
+
+OPEN_CAP = OutboundCap()
+
+
+@dataclass(frozen=True, slots=True)
+class ReadScope:
+    """What a reader may see.
+
+    ``everything``: no restriction (the node administrator). Otherwise objects
+    whose audience is the whole community (when ``community``), or an audience
+    that includes one of ``org_rows`` or the person ``user_row``; ``clear_only``
+    narrows to TLP:CLEAR. ``outbound`` narrows any of it further to what the cap of
+    a peer lets leave towards it (a peer's sync key reading here). A relationship or
+    sighting is visible only when the objects it points at are visible in the same
+    scope, cap included.
+    """
+
+    everything: bool = False
+    community: bool = True
+    org_rows: frozenset[int] = frozenset()
+    user_row: int | None = None
+    clear_only: bool = False
+    outbound: OutboundCap = OPEN_CAP
 
 
 @dataclass(frozen=True, slots=True)

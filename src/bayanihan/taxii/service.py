@@ -18,7 +18,7 @@ from bayanihan.ingest.intake import Outcome, store_objects
 from bayanihan.node import Node
 from bayanihan.policy.principal import Principal
 from bayanihan.policy.roles import Action
-from bayanihan.policy.visibility import PUBLIC_SCOPE, ReadScope, read_scope
+from bayanihan.policy.visibility import PUBLIC_SCOPE, ReadScope, public_scope, read_scope
 from bayanihan.stix.timestamps import format_timestamp
 from bayanihan.store import objects as object_store
 from bayanihan.store import orgs as org_store
@@ -146,7 +146,7 @@ class TaxiiService:
     def _scope(principal: Principal | None, collection: CollectionRecord) -> ReadScope:
         """The public collection shows TLP:CLEAR to everyone; the others follow the policy."""
         if collection.scope == "public" or principal is None:
-            return PUBLIC_SCOPE
+            return public_scope(principal)
         return read_scope(principal)
 
     @staticmethod

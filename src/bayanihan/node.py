@@ -650,6 +650,11 @@ class Node:
                 )
             if changed:
                 self._redecide_audiences(conn, record.id)
+                host = peer_store.host_of(conn, org.row_id) if add else None
+                if host is not None:
+                    # the peer hosting the new member may now receive what the group
+                    # shared before: its next push scans from the start
+                    peer_store.rewind_push(conn, peer_row=host)
             action = "group.member-add" if add else "group.member-remove"
             self.audit(conn, editor, action, [record.id], detail=org.identity_id)
             return changed

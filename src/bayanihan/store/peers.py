@@ -201,12 +201,15 @@ def set_client_cert(
 
 
 def set_outbound(conn: Connection, *, row_id: int, cap: OutboundCap) -> None:
-    """The operator's cap on what is pushed to the peer from now on."""
+    """The operator's cap on what is pushed to the peer from now on. The versions an
+    earlier cap held back are decided again under this one at the next push (a
+    narrower cap holds them back again; a wider one sends them)."""
     conn.execute(
         update(peers)
         .where(peers.c.row_id == row_id)
         .values(outbound_tlp=_encode(cap.tlp), outbound_groups=_encode(cap.groups))
     )
+    rewind_push(conn, peer_row=row_id, requeue_held=True)
 
 
 def set_node_identity(
@@ -319,7 +322,28 @@ def host_of(conn: Connection, org_row: int) -> int | None:
 
 
 def link_org(conn: Connection, *, peer_row: int, org_row: int) -> None:
+    """The peer hosts the organisation. What it may receive widened: its push cursor
+    goes back to the start, so the next push queues the versions addressed to that
+    organisation that the cursor had passed (versions already queued are left)."""
     conn.execute(insert(peer_orgs).values(peer_row=peer_row, org_row=org_row))
+    rewind_push(conn, peer_row=peer_row)
+
+
+def rewind_push(conn: Connection, *, peer_row: int, requeue_held: bool = False) -> None:
+    """Scan from the start at the next push: for an audience or a cap that widened.
+
+    Versions already in the outbox are not queued again; with ``requeue_held`` the ones
+    the peer's cap held back (dropped, ``HELD``) are forgotten first, so the cap now in
+    force decides for them anew."""
+    if requeue_held:
+        conn.execute(
+            delete(peer_outbox).where(
+                peer_outbox.c.peer_row == peer_row,
+                peer_outbox.c.state == DROPPED,
+                peer_outbox.c.last_error == HELD,
+            )
+        )
+    conn.execute(update(peer_push).where(peer_push.c.peer_row == peer_row).values(cursor=0))
 
 
 # -- push -------------------------------------------------------------------------------

@@ -59,11 +59,10 @@ from typing import Any
 
 import httpx
 import orjson
-import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_import import timed_import  # noqa: E402
+from bench_import import timed_import, timed_process  # noqa: E402
 from bench_taxii import page_through  # noqa: E402
 from datagen import GREEN, indicators  # noqa: E402
 from servers import TAXII, WORK, Process, free_port, wait_until_up  # noqa: E402
@@ -99,44 +98,6 @@ def cli(db: str, *args: str, env: dict[str, str] | None = None) -> str:
     if result.returncode != 0:
         raise RuntimeError(f"bayanihan {' '.join(args)} failed: {result.stderr or result.stdout}")
     return result.stdout.strip()
-
-
-def timed_process(argv: list[str], env: dict[str, str] | None = None) -> dict[str, Any]:
-    """Run one process; wall-clock seconds and the process tree's peak RSS, sampled
-    every 50 ms (as bench_import.timed_import does for `bayanihan import`)."""
-    started = time.perf_counter()
-    process = subprocess.Popen(
-        argv,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, **(env or {})},
-    )
-    watched = psutil.Process(process.pid)
-    peak = 0
-    out_chunks: list[str] = []
-    # the output is read on the side, so a chatty process never blocks on a full pipe
-    reader = threading.Thread(
-        target=lambda: out_chunks.append(process.stdout.read() if process.stdout else "")
-    )
-    reader.start()
-    while process.poll() is None:
-        try:
-            tree = [watched, *watched.children(recursive=True)]
-            peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()))
-        except psutil.Error:
-            pass
-        time.sleep(0.05)
-    elapsed = time.perf_counter() - started
-    reader.join()
-    err = process.stderr.read() if process.stderr else ""
-    return {
-        "seconds": elapsed,
-        "peak_rss_mib": peak / 2**20,
-        "returncode": process.returncode,
-        "stdout": "".join(out_chunks),
-        "stderr": err,
-    }
 
 
 def remove_db(path: Path) -> None:

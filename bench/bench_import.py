@@ -12,6 +12,7 @@ import argparse
 import os
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -28,12 +29,12 @@ from datagen import write_bundle  # noqa: E402
 from servers import WORK, bayanihan  # noqa: E402
 
 
-def timed_import(db: str, path: str, org: str, env: dict[str, str] | None = None) -> dict[str, Any]:
-    """Run one `bayanihan import` process; wall-clock seconds and the process tree's
-    peak RSS (the writer and its reader process), sampled every 50 ms."""
+def timed_process(argv: list[str], env: dict[str, str] | None = None) -> dict[str, Any]:
+    """Run one process; wall-clock seconds and the process tree's peak RSS (the sum over
+    the process and its children), sampled every 50 ms."""
     started = time.perf_counter()
     process = subprocess.Popen(
-        [sys.executable, "-m", "bayanihan.cli", "--db", db, "import", path, "--org", org],
+        argv,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -41,6 +42,12 @@ def timed_import(db: str, path: str, org: str, env: dict[str, str] | None = None
     )
     watched = psutil.Process(process.pid)
     peak = 0
+    out_chunks: list[str] = []
+    # the output is read on the side, so a chatty process never blocks on a full pipe
+    reader = threading.Thread(
+        target=lambda: out_chunks.append(process.stdout.read() if process.stdout else "")
+    )
+    reader.start()
     while process.poll() is None:
         try:
             tree = [watched, *watched.children(recursive=True)]
@@ -49,14 +56,30 @@ def timed_import(db: str, path: str, org: str, env: dict[str, str] | None = None
             pass
         time.sleep(0.05)
     elapsed = time.perf_counter() - started
-    out, err = process.communicate()
-    if process.returncode != 0:
-        raise RuntimeError(f"import of {path} failed: {err}")
+    reader.join()
+    err = process.stderr.read() if process.stderr else ""
+    return {
+        "seconds": elapsed,
+        "peak_rss_mib": peak / 2**20,
+        "returncode": process.returncode,
+        "stdout": "".join(out_chunks),
+        "stderr": err,
+    }
+
+
+def timed_import(db: str, path: str, org: str, env: dict[str, str] | None = None) -> dict[str, Any]:
+    """Run one `bayanihan import` process (the writer and its reader process, timed)."""
+    run = timed_process(
+        [sys.executable, "-m", "bayanihan.cli", "--db", db, "import", path, "--org", org], env
+    )
+    if run["returncode"] != 0:
+        raise RuntimeError(f"import of {path} failed: {run['stderr']}")
+    out = run["stdout"]
     return {
         "org": org,
         "objects": int(out.split()[0]),
-        "seconds": elapsed,
-        "peak_rss_mib": peak / 2**20,
+        "seconds": run["seconds"],
+        "peak_rss_mib": run["peak_rss_mib"],
         "summary": out.strip(),
     }
 

@@ -360,6 +360,7 @@ def measure_pull(count: int) -> dict[str, Any]:
     b = Node("Bench peer B", "VN", WORK / f"federation-pull-b-{count}.db")
     remove_db(b.path)
     shutil.copyfile(cached, b.path)
+    cli(b.db, "init")  # a copy cached by an older version is migrated first
     a = Node("Bench node A", "PH", WORK / f"federation-pull-a-{count}.db").init()
     fresh = WORK / f"federation-pull-import-{count}.db"
     try:

@@ -246,7 +246,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if not settings.tls_client_ca.is_file():
             raise NodeError(f"--tls-client-ca: no such file: {settings.tls_client_ca}")
     node = Node(settings)
-    record = node.require_initialised()
+    record = node.require_current_schema()
     scheme = "https" if settings.tls_cert else "http"
     print(
         f"serving node {record.name!r} on {scheme}://{settings.host}:{settings.port}/ "

@@ -151,9 +151,9 @@ def _cmd_remove(make: NodeFactory, args: argparse.Namespace) -> int:
 
 
 def _cmd_sync(make: NodeFactory, args: argparse.Namespace) -> int:
-    results = Federation(make(args)).sync(
-        args.peer, pull=not args.push_only, push=not args.pull_only
-    )
+    node = make(args)
+    node.require_current_schema()
+    results = Federation(node).sync(args.peer, pull=not args.push_only, push=not args.pull_only)
     if args.json:
         json.dump([r.as_dict() for r in results], sys.stdout, indent=2, ensure_ascii=False)
         print()

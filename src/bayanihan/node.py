@@ -301,6 +301,18 @@ class Node:
             raise NotInitialised("this database is not initialised: run `bayanihan init` first")
         return self.node_record()
 
+    def require_current_schema(self) -> org_store.NodeRecord:
+        """As ``require_initialised``, and the schema must be this version's (checked by
+        the commands that serve or sync: after an upgrade of the package they refuse
+        to run on the old schema rather than fail request by request)."""
+        record = self.require_initialised()
+        behind = self.store.schema_behind()
+        if behind is not None:
+            raise NotInitialised(
+                f"{behind}: run `bayanihan init` to migrate it (idempotent; keeps all data)"
+            )
+        return record
+
     # -- organisations ------------------------------------------------------------------
 
     def add_org(

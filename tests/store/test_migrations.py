@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from alembic import command
 from sqlalchemy import insert, select
 
@@ -124,3 +126,25 @@ def test_upgrade_keeps_recorded_peers(db_url: str) -> None:
     assert (record.name, record.client_cert, record.client_key) == ("B", None, None)
     assert record.outbound.open
     store.dispose()
+
+
+def test_serve_and_sync_refuse_an_old_schema_until_init_migrates_it(tmp_path: Path) -> None:
+    """After an upgrade of the package, the commands that serve or sync name the schema's
+    revision and the one needed instead of failing request by request; `init` migrates."""
+    from tests.conftest import free_port, make_node, run_cli
+
+    db = f"sqlite:///{tmp_path / 'node.db'}"
+    node = make_node(db)
+    with node.store.write() as conn:
+        config = alembic_config(node.store.url)
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0010")
+    node.store.dispose()
+    served = run_cli("--db", db, "serve", "--port", str(free_port()), timeout=60)
+    assert served.returncode == 2
+    assert "schema is at revision 0010" in served.stderr
+    assert "run `bayanihan init`" in served.stderr
+    synced = run_cli("--db", db, "sync")
+    assert synced.returncode == 2 and "schema is at revision 0010" in synced.stderr
+    assert run_cli("--db", db, "init").returncode == 0
+    assert run_cli("--db", db, "sync").returncode == 0  # no peers: nothing to do, no error

@@ -186,6 +186,19 @@ class Store:
             finally:
                 driver.execute("PRAGMA foreign_keys=ON")
 
+    def schema_behind(self) -> str | None:
+        """None when the schema is at the newest migration shipped in the package; else
+        what it is at and what this version needs (an upgrade not yet migrated)."""
+        from alembic.runtime.migration import MigrationContext
+        from alembic.script import ScriptDirectory
+
+        head = ScriptDirectory.from_config(alembic_config(self.url)).get_current_head()
+        with self.engine.connect() as conn:
+            current = MigrationContext.configure(conn).get_current_revision()
+        if current == head:
+            return None
+        return f"the database schema is at revision {current or 'none'}, this version needs {head}"
+
     def is_initialised(self) -> bool:
         with self.engine.connect() as conn:
             return inspect(conn).has_table("node")

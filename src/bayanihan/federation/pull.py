@@ -227,11 +227,12 @@ def _pages(
         )
         tokens: set[str] = set()
         for _page in range(_MAX_PAGES):
-            page, last, last_micros = _read_page(asked.result(), collection_id)
+            answer = asked.result()
+            page, last, last_micros = _read_page(answer, collection_id)
             if not page.more:
                 yield page
                 return
-            token = asked.result().document.get("next")
+            token = answer.document.get("next")
             if isinstance(token, str) and token and token not in tokens:
                 tokens.add(token)
                 next_token: str | None = token
@@ -262,7 +263,6 @@ class _Batch:
     untagged: Tlp
     objects: list[object] = field(default_factory=list)
     options: IntakeOptions | None = None
-    prepared: list[NewVersion | Outcome] | None = None
 
 
 @dataclass(slots=True)

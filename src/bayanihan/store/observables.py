@@ -171,7 +171,7 @@ def observable_rows(
             rows_,
         )
         _note_prefixes(conn, missing)
-        _keep_statistics(conn, len(missing))
+        _keep_statistics(conn, created=len(missing), total=start + len(missing))
     return found
 
 
@@ -184,13 +184,13 @@ _ANALYZE_FROM = 20_000
 _ANALYZED_TABLES = "observables, postings, hits"
 
 
-def _keep_statistics(conn: Connection, created: int) -> None:
+def _keep_statistics(conn: Connection, *, created: int, total: int) -> None:
+    """``created`` rows were just added; ``total`` is the highest row id now."""
     if conn.dialect.name != "postgresql":
         return
     grown = conn.info.get("observables_grown", 0) + created
     if grown >= max(_ANALYZE_FROM, conn.info.get("observables_analyzed_at", 0)):
         conn.exec_driver_sql(f"ANALYZE {_ANALYZED_TABLES}")
-        total = int(_raw(conn, "SELECT COALESCE(MAX(row_id), 0) FROM observables")[0][0])
         conn.info["observables_analyzed_at"] = total
         grown = 0
     conn.info["observables_grown"] = grown

@@ -628,13 +628,13 @@ def fill_sqlite(path: Path, filler: dict[str, Any]) -> dict[str, Any]:
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA cache_size=-2000000")
     conn.execute("PRAGMA synchronous=OFF")
-    dates = [d for (d,) in conn.execute("SELECT date_added FROM objects ORDER BY date_added")]
+    dates = list(conn.execute("SELECT date_added, author_org FROM objects ORDER BY date_added"))
     base = conn.execute("SELECT COALESCE(MAX(row_id), 0) FROM observables").fetchone()[0]
     present = set(conn.execute("SELECT kind, value FROM observables"))
     posted = _posted(folder)
     skipped = 0
     batch: list[tuple[Any, ...]] = []
-    postings: list[tuple[int, int]] = []
+    postings: list[tuple[int, int, int]] = []
 
     def flush() -> None:
         conn.execute("BEGIN")
@@ -644,7 +644,8 @@ def fill_sqlite(path: Path, filler: dict[str, Any]) -> dict[str, Any]:
             batch,
         )
         conn.executemany(
-            "INSERT INTO postings (observable_row, date_added) VALUES (?, ?)", postings
+            "INSERT INTO postings (observable_row, date_added, author_org) VALUES (?, ?, ?)",
+            postings,
         )
         conn.execute("COMMIT")
         batch.clear()
@@ -661,7 +662,7 @@ def fill_sqlite(path: Path, filler: dict[str, Any]) -> dict[str, Any]:
             (row, kind, value, related, start, end, 0 if target is None else 1, NOW_MICROS)
         )
         if target is not None:
-            postings.append((row, dates[target % len(dates)]))
+            postings.append((row, *dates[target % len(dates)]))
         if len(batch) >= 500_000:
             flush()
     if batch:
@@ -677,12 +678,12 @@ def fill_pg(url: str, filler: dict[str, Any]) -> dict[str, Any]:
     started = time.perf_counter()
     folder = Path(filler["folder"])
     with psycopg.connect(url) as conn:
-        dates = [d for (d,) in conn.execute("SELECT date_added FROM objects ORDER BY date_added")]
+        dates = list(conn.execute("SELECT date_added, author_org FROM objects ORDER BY date_added"))
         base = conn.execute("SELECT COALESCE(MAX(row_id), 0) FROM observables").fetchone()[0]  # type: ignore[index]
         present = {(k, v) for k, v in conn.execute("SELECT kind, value FROM observables")}
         posted = _posted(folder)
         skipped = 0
-        postings: list[tuple[int, int]] = []
+        postings: list[tuple[int, int, int]] = []
         with conn.cursor() as cursor:
             with cursor.copy(
                 "COPY observables (row_id, kind, value, related, ip_start, ip_end, objects,"
@@ -696,10 +697,12 @@ def fill_pg(url: str, filler: dict[str, Any]) -> dict[str, Any]:
                     row += 1
                     target = posted.get(offset)
                     if target is not None:
-                        postings.append((row, dates[target % len(dates)]))
+                        postings.append((row, *dates[target % len(dates)]))
                     objects = 0 if target is None else 1
                     copy.write_row((row, kind, value, related, start, end, objects, NOW_MICROS))
-            with cursor.copy("COPY postings (observable_row, date_added) FROM STDIN") as copy:
+            with cursor.copy(
+                "COPY postings (observable_row, date_added, author_org) FROM STDIN"
+            ) as copy:
                 for pair in postings:
                     copy.write_row(pair)
             cursor.execute(

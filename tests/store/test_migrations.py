@@ -148,3 +148,36 @@ def test_serve_and_sync_refuse_an_old_schema_until_init_migrates_it(tmp_path: Pa
     assert synced.returncode == 2 and "schema is at revision 0010" in synced.stderr
     assert run_cli("--db", db, "init").returncode == 0
     assert run_cli("--db", db, "sync").returncode == 0  # no peers: nothing to do, no error
+
+
+def test_upgrade_gives_every_posting_its_author(db_url: str) -> None:
+    """Postings stored before migration 0012 get their version's author, and a later
+    object sharing their value raises its hit against them."""
+    from bayanihan.catalogue import Catalogue
+    from bayanihan.correlate.service import Correlation
+    from bayanihan.store.schema import objects, postings
+    from tests.conftest import make_node
+    from tests.stixgen import indicator
+
+    node = make_node(db_url)
+    node.add_org("SingCERT", country="SG")
+    node.add_org("KrCERT", country="KR")
+    pattern = "[domain-name:value = 'qzx-posting-author.com']"
+    Catalogue(node).submit(node.operator("SingCERT"), [indicator("x", pattern=pattern)])
+    with node.store.write() as conn:
+        config = alembic_config(node.store.url)
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0011")
+    node.store.dispose()
+    upgraded = make_node(db_url)
+    with upgraded.store.read() as conn:
+        pairs = conn.execute(
+            select(postings.c.author_org, objects.c.author_org).join(
+                objects, objects.c.date_added == postings.c.date_added
+            )
+        ).all()
+    assert pairs and all(mine == theirs for mine, theirs in pairs)
+    Catalogue(upgraded).submit(upgraded.operator("KrCERT"), [indicator("y", pattern=pattern)])
+    [hit] = Correlation(upgraded).hits(upgraded.operator("KrCERT")).hits
+    assert hit["cross_border"] is True
+    upgraded.store.dispose()

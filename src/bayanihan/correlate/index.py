@@ -113,7 +113,14 @@ class Correlator:
             for date_added, version in current
             for spec in version.observables
         ]
-        index_store.add_postings(conn, pairs)
+        index_store.add_postings(
+            conn,
+            [
+                (rows[spec.key], date_added, version.author_org)
+                for date_added, version in current
+                for spec in version.observables
+            ],
+        )
         received = self._carry(conn, changes, carried, pairs)
         new_postings = {  # date_added -> (observable row, author org)
             date_added: [
@@ -182,8 +189,9 @@ class Correlator:
         rows = index_store.observable_rows(
             conn, (s for _, _, carried in versions for s in carried), now=now, warning=self.warning
         )
-        pairs = [(rows[s.key], d) for d, _, carried in versions for s in carried]
-        index_store.add_postings(conn, pairs)
+        index_store.add_postings(
+            conn, [(rows[s.key], d, org) for d, org, carried in versions for s in carried]
+        )
         new_postings = {
             d: list(dict.fromkeys((rows[s.key], org) for s in carried))
             for d, org, carried in versions

@@ -228,17 +228,18 @@ def _adjust_counts(conn: Connection, counts: Counter[int], sign: int) -> None:
             )
 
 
-def add_postings(conn: Connection, pairs: Sequence[tuple[int, int]]) -> None:
-    """Record that versions carry observables: (observable_row, date_added) pairs."""
-    unique = sorted(set(pairs))
+def add_postings(conn: Connection, entries: Sequence[tuple[int, int, int]]) -> None:
+    """Record that versions carry observables: (observable_row, date_added, author_org)."""
+    unique = sorted(set(entries))
     if not unique:
         return
-    marker = "?" if conn.dialect.name == "sqlite" else "%s"
+    m = _marker(conn)
     conn.exec_driver_sql(
-        f"INSERT INTO {postings.name} (observable_row, date_added) VALUES ({marker}, {marker})",
+        f"INSERT INTO {postings.name} (observable_row, date_added, author_org) "
+        f"VALUES ({m}, {m}, {m})",
         unique,
     )
-    _adjust_counts(conn, Counter(row for row, _ in unique), +1)
+    _adjust_counts(conn, Counter(row for row, _, _ in unique), +1)
 
 
 def postings_of(conn: Connection, date_addeds: Sequence[int]) -> dict[int, set[int]]:
@@ -272,8 +273,7 @@ def current_postings(conn: Connection, observable_rows: Iterable[int]) -> list[P
     for chunk in _chunks(sorted(set(observable_rows))):
         rows = _raw(
             conn,
-            "SELECT p.observable_row, p.date_added, o.author_org FROM postings p "
-            "JOIN objects o ON o.date_added = p.date_added "
+            "SELECT p.observable_row, p.date_added, p.author_org FROM postings p "
             f"WHERE p.observable_row IN ({_in(len(chunk))})",
             chunk,
         )
@@ -456,11 +456,10 @@ def insert_newer_hits(
             "INSERT INTO hits (detected, match, observable_row, date_added, org_row, "
             "counterpart_observable_row, counterpart_date_added, counterpart_org_row, "
             f"cross_border) SELECT {m}, n.kind, n.obs, n.date_added, n.org, p.observable_row, "
-            f"p.date_added, o.author_org, {border} FROM n "
+            f"p.date_added, p.author_org, {border} FROM n "
             "JOIN postings p ON p.observable_row = n.cobs "
-            "JOIN objects o ON o.date_added = p.date_added "
-            "JOIN orgs mo ON mo.row_id = n.org JOIN orgs po ON po.row_id = o.author_org "
-            f"WHERE p.date_added < n.date_added AND o.author_org <> n.org{recorded}"
+            "JOIN orgs mo ON mo.row_id = n.org JOIN orgs po ON po.row_id = p.author_org "
+            f"WHERE p.date_added < n.date_added AND p.author_org <> n.org{recorded}"
         )
         params = [value for entry in chunk for value in entry]
         found += conn.exec_driver_sql(sql, (*params, now)).rowcount

@@ -371,6 +371,9 @@ postings = Table(
         ForeignKey("objects.date_added", ondelete="CASCADE"),
         primary_key=True,
     ),
+    # the version's author (objects.author_org of the same row, which never changes):
+    # hits are found from postings alone, without a lookup into the objects table
+    Column("author_org", Integer),
     Index("ix_postings_date_added", "date_added"),
     sqlite_with_rowid=False,
 )

@@ -181,3 +181,38 @@ def test_upgrade_gives_every_posting_its_author(db_url: str) -> None:
     [hit] = Correlation(upgraded).hits(upgraded.operator("KrCERT")).hits
     assert hit["cross_border"] is True
     upgraded.store.dispose()
+
+
+def test_hit_row_ids_are_not_reused_after_the_hits_table_is_rebuilt(db_url: str) -> None:
+    """Migration 0013 rebuilds the hits table on SQLite; the newest hit removed before it
+    must not see its row id handed out again."""
+    from bayanihan.catalogue import Catalogue
+    from bayanihan.correlate.service import Correlation
+    from bayanihan.store.schema import hits
+    from tests.conftest import make_node
+    from tests.stixgen import indicator
+
+    node = make_node(db_url)
+    node.add_org("SingCERT", country="SG")
+    node.add_org("KrCERT", country="KR")
+    for n in range(3):
+        pattern = f"[domain-name:value = 'qzx-hit-{n}.com']"
+        for org in ("SingCERT", "KrCERT"):
+            Catalogue(node).submit(node.operator(org), [indicator(f"{org}{n}", pattern=pattern)])
+    with node.store.write() as conn:
+        highest = conn.execute(select(hits.c.row_id).order_by(hits.c.row_id.desc())).scalar()
+        assert highest is not None
+        conn.execute(hits.delete().where(hits.c.row_id == highest))
+        config = alembic_config(node.store.url)
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0012")
+    node.store.dispose()
+    upgraded = make_node(db_url)
+    pattern = "[domain-name:value = 'qzx-hit-after.com']"
+    for org in ("SingCERT", "KrCERT"):
+        Catalogue(upgraded).submit(upgraded.operator(org), [indicator(f"{org}x", pattern=pattern)])
+    with upgraded.store.read() as conn:
+        rows = conn.execute(select(hits.c.row_id).order_by(hits.c.row_id)).scalars().all()
+    assert len(rows) == 3 and rows[-1] > highest
+    assert len(Correlation(upgraded).hits(upgraded.operator("KrCERT")).hits) == 3
+    upgraded.store.dispose()

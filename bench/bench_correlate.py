@@ -1145,13 +1145,15 @@ def run_backend(
             f"{result['size']['ratio']:.2f}x raw",
             flush=True,
         )
-        result["lookup"] = lookup_fixture(backend, base, kept, meta, args)
+        if not args.ingest_only:
+            result["lookup"] = lookup_fixture(backend, base, kept, meta, args)
     finally:
         if backend == "sqlite":
             remove_sqlite(sqlite_path(kept))
         else:
             drop_pg(base, kept_name)  # type: ignore[arg-type]
-    result["cidr"] = cidr_fixture(backend, base, args)
+    if not args.ingest_only:
+        result["cidr"] = cidr_fixture(backend, base, args)
     return result
 
 
@@ -1386,6 +1388,11 @@ def main() -> None:
         "--pg", default=os.environ.get("BAYANIHAN_BENCH_PG", os.environ.get("BAYANIHAN_TEST_PG"))
     )
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run")
+    parser.add_argument(
+        "--ingest-only",
+        action="store_true",
+        help="ingest off/on and index size only (no lookup or containment fixtures)",
+    )
     parser.add_argument("--measure", choices=("lookup", "cidr"), help=argparse.SUPPRESS)
     parser.add_argument("--db", help=argparse.SUPPRESS)
     parser.add_argument("--queries", help=argparse.SUPPRESS)

@@ -10,6 +10,7 @@ import pytest
 from bayanihan.ingest.importer import import_objects
 from bayanihan.node import Node
 from bayanihan.policy.tlp import Tlp
+from bayanihan.stix.extensions import SHARING_EXTENSION_ID
 from bayanihan.store import objects as object_store
 from bayanihan.store.objects import ObjectQuery, VersionSpec
 from bayanihan.store.scope import ReadScope
@@ -246,3 +247,55 @@ def test_large_batches_cross_chunk_boundaries(node: Node, count: int) -> None:
     assert _submit(node, updated).stored == count
     assert len(_user_objects(node)) == count
     assert len(_user_objects(node, versions=VersionSpec(all=True))) == 2 * count
+
+
+def test_a_reader_of_several_orgs_pages_through_objects_posted_to_each_of_them(
+    node: Node,
+) -> None:
+    """A sync key reads for every org its peer hosts: an object shared with two of them
+    is posted to both, and paging still gives each object once and misses none."""
+    node.add_org("Second Org", country="VN")
+    node.add_org("Third Org", country="TH")
+    second, third = node.org("Second Org"), node.org("Third Org")
+    shared = [
+        indicator(
+            f"192.0.2.{n}",
+            tlp=Tlp.AMBER,
+            extensions={
+                SHARING_EXTENSION_ID: {
+                    "extension_type": "property-extension",
+                    "recipient_refs": [second.identity_id, third.identity_id],
+                }
+            },
+        )
+        for n in range(25)
+    ]
+    only_third = [
+        indicator(
+            f"198.51.100.{n}",
+            tlp=Tlp.AMBER,
+            extensions={
+                SHARING_EXTENSION_ID: {
+                    "extension_type": "property-extension",
+                    "recipient_refs": [third.identity_id],
+                }
+            },
+        )
+        for n in range(5)
+    ]
+    _submit(node, [*shared, *only_third])
+    scope = ReadScope(org_rows=frozenset({second.row_id, third.row_id}))
+    seen: list[str] = []
+    after = None
+    while True:
+        with node.store.read() as conn:
+            rows = object_store.list_bodies(
+                conn,
+                ObjectQuery(scope=scope, after=after, limit=7, types=frozenset({"indicator"})),
+            )
+        seen.extend(r.id for r in rows[:7])
+        if len(rows) <= 7:
+            break
+        after = rows[6].date_added
+    assert len(seen) == len(set(seen))
+    assert set(seen) == {o["id"] for o in [*shared, *only_third]}

@@ -16,6 +16,13 @@ from sqlalchemy.pool import NullPool
 
 _SQLITE_CACHE = -65536  # 64 MiB per reading connection
 _SQLITE_WRITER_CACHE = -131072  # 128 MiB for the one writing connection
+# Readers map the database file: a reader's page jumps between the rows it may see,
+# and each page read through the cache costs a system call and a copy (memory-mapped:
+# a policy page of 1,000 objects out of 1,000,000 went from 3.1 to 2.5 ms). SQLite
+# caps the size at its compile-time limit (2 GiB in common builds); beyond it, reads
+# go through the cache as before. The writer keeps plain reads, so its resident
+# memory stays its own.
+_SQLITE_READER_MMAP = 1 << 40
 
 
 class StoreError(Exception):
@@ -92,6 +99,8 @@ class Store:
             cursor.execute("PRAGMA busy_timeout=60000")
             cursor.execute(f"PRAGMA cache_size={cache}")
             cursor.execute("PRAGMA temp_store=MEMORY")
+            if not writer and not in_memory:
+                cursor.execute(f"PRAGMA mmap_size={_SQLITE_READER_MMAP}")
             # Checkpoint every 64 MiB of WAL rather than SQLite's 4 MiB: a checkpoint
             # syncs the database file, and at the default it ran on nearly every POST.
             # While a background thread checkpoints (a serving node), the writer

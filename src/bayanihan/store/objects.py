@@ -16,15 +16,19 @@ that commits later.
 
 from __future__ import annotations
 
-import heapq
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from bisect import bisect_right
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
     Connection,
     and_,
+    bindparam,
     delete,
     exists,
     false,
@@ -32,6 +36,7 @@ from sqlalchemy import (
     or_,
     select,
     true,
+    union_all,
     update,
 )
 
@@ -510,22 +515,30 @@ def visible(scope: ReadScope, table: Any = objects) -> ColumnElement[bool]:
     return and_(_admitted(scope, table), _endpoints_visible(scope, table))
 
 
+_AFTER = bindparam("page_after", type_=BigInteger)
+_NO_CURSOR = -1  # below every date_added: a first page
+
+
 def _branches(query: ObjectQuery, *columns: Any) -> list[Any]:
     """SELECTs, each in date_added order, whose merge is the reader's next page.
 
     For a restricted reader: the community's objects (a partial index) and the
-    reader's own postings in object_readers / object_user_readers. Each is an
-    index range scan from the cursor, already filtered, so a page costs about the
-    same whatever share of the store the reader may see.
+    reader's own postings in object_readers / object_user_readers, one branch per
+    organisation of the scope (a sync key reads for every organisation its peer
+    hosts). Each is an index range scan from the cursor (the ``page_after``
+    parameter), already filtered, holds each version at most once, so a page costs
+    about the same whatever share of the store the reader may see. A version posted
+    to two organisations of the scope (or to one and to the person) is in two
+    branches: the merge keeps it once.
     """
     limit = query.limit + 1
-    filters = _filters(query)
+    filters = _filters(replace(query, after=None))
     ordered = objects.c.date_added
     scope = query.scope
     if scope.everything:
         if not scope.outbound.open:
             filters.append(visible(scope))
-        return [select(*columns).where(*filters).order_by(ordered).limit(limit)]
+        return [select(*columns).where(ordered > _AFTER, *filters).order_by(ordered).limit(limit)]
     # the outbound cap in each branch, so every page is full and counts stay exact
     beyond_audience = [*_capped(scope, objects), _endpoints_visible(scope, objects)]
     branches: list[Any] = []
@@ -535,55 +548,119 @@ def _branches(query: ObjectQuery, *columns: Any) -> list[Any]:
             community.append(objects.c.tlp == "clear")
         branches.append(
             select(*columns)
-            .where(*community, *filters, *beyond_audience)
+            .where(*community, ordered > _AFTER, *filters, *beyond_audience)
             .order_by(ordered)
             .limit(limit)
         )
     if scope.clear_only:
         return branches
-    postings: list[tuple[Any, ColumnElement[bool]]] = []
-    if scope.org_rows:
-        postings.append((object_readers, object_readers.c.org_row.in_(sorted(scope.org_rows))))
+    postings: list[tuple[Any, ColumnElement[bool]]] = [
+        (object_readers, object_readers.c.org_row == org) for org in sorted(scope.org_rows)
+    ]
     if scope.user_row is not None:
         postings.append((object_user_readers, object_user_readers.c.user_row == scope.user_row))
     for table, reader in postings:
         # the cursor on the posting table itself, so the index seek starts there
-        start = [] if query.after is None else [table.c.date_added > query.after]
         branches.append(
             select(*columns)
             .select_from(table.join(objects, objects.c.date_added == table.c.date_added))
-            .where(reader, *start, *filters, *beyond_audience)
+            .where(reader, table.c.date_added > _AFTER, *filters, *beyond_audience)
             .order_by(table.c.date_added)
             .limit(limit)
         )
     return branches
 
 
+@lru_cache(maxsize=256)
+def _page_statements(query: ObjectQuery, columns: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The branches of a query (its cursor left as a parameter), built once: readers
+    page through the same query again and again, and building the statements cost
+    more than SQLite takes to run them."""
+    return tuple(_branches(query, *columns))
+
+
+@lru_cache(maxsize=256)
+def _merged_statement(query: ObjectQuery, columns: tuple[Any, ...]) -> Any:
+    """The branches merged by the database (PostgreSQL: a Merge Append of index
+    scans, stopped by the outer LIMIT), so that only the page's rows leave the server."""
+    arms = [select(branch.subquery()) for branch in _page_statements(query, columns)]
+    merged = union_all(*arms).subquery()
+    return select(merged).order_by(merged.c[0]).limit(query.limit + 1)
+
+
 def _page(conn: Connection, query: ObjectQuery, *columns: Any) -> list[Any]:
-    """Merge the branches lazily (rows come in date_added order; the first column)."""
-    results = [conn.execute(branch) for branch in _branches(query, *columns)]
+    """A page of rows in date_added order (the first column), at most ``limit + 1``."""
+    key = replace(query, after=None)
+    cursor = {"page_after": _NO_CURSOR if query.after is None else query.after}
+    statements = _page_statements(key, columns)
+    if len(statements) == 1:
+        return list(conn.execute(statements[0], cursor).cursor.fetchall())
+    if conn.dialect.name == "postgresql":
+        rows = list(conn.execute(_merged_statement(key, columns), cursor).cursor.fetchall())
+        unique = _unique(rows)
+        if len(unique) == len(rows):
+            return rows
+        # a version posted twice for this reader came out twice: the page may be
+        # short of a row, so merge the branches here instead (rare: a sync key of
+        # several organisations, or a person named as well as their organisation)
+    results = [conn.execute(statement, cursor) for statement in statements]
     try:
-        if len(results) == 1:
-            return list(results[0].cursor.fetchall())
-        rows: list[Any] = []
-        last = None
-        for row in heapq.merge(*(_rows(r) for r in results), key=lambda r: r[0]):
-            if row[0] == last:  # posted for the org and for the person both
-                continue
-            rows.append(row)
-            last = row[0]
-            if len(rows) > query.limit:
-                break
-        return rows
+        return _merge([result.cursor for result in results], query.limit + 1)
     finally:
         for result in results:
             result.close()
 
 
-def _rows(result: Any, size: int = 256) -> Iterator[Any]:
-    cursor = result.cursor
-    while chunk := cursor.fetchmany(size):
-        yield from chunk
+def _unique(rows: list[Any]) -> list[Any]:
+    """Rows in date_added order without repeats of the same date_added."""
+    kept: list[Any] = []
+    last = None
+    for row in rows:
+        if row[0] != last:
+            kept.append(row)
+            last = row[0]
+    return kept
+
+
+_FIRST = itemgetter(0)
+
+
+def _merge(cursors: list[Any], wanted: int) -> list[Any]:
+    """The first ``wanted`` distinct rows of several cursors, each in date_added order
+    (the first column) without repeats of its own.
+
+    Rows are fetched in growing chunks, so a branch contributing a few rows to the
+    page is read little further than them; the rows of every chunk up to the
+    smallest last key of a branch that may hold more are final, and are sorted in C.
+    """
+    size = 64
+    pending: list[list[Any]] = [[] for _ in cursors]
+    done = [False] * len(cursors)
+    out: list[Any] = []
+    while len(out) < wanted:
+        # never more than the page still lacks: a branch read past the page's end
+        # would cost as much as the rows the page holds
+        fetch = max(1, min(size, wanted - len(out)))
+        for i, cursor in enumerate(cursors):
+            if not pending[i] and not done[i]:
+                pending[i] = list(cursor.fetchmany(fetch))
+                done[i] = len(pending[i]) < fetch
+        if not any(pending):
+            break
+        bound = min((rows[-1][0] for i, rows in enumerate(pending) if not done[i]), default=None)
+        final: list[Any] = []
+        for i, rows in enumerate(pending):
+            cut = len(rows) if bound is None else bisect_right(rows, bound, key=_FIRST)
+            final.extend(rows[:cut])
+            pending[i] = rows[cut:]
+        final.sort(key=_FIRST)
+        last = out[-1][0] if out else None
+        for row in final:
+            if row[0] != last:
+                out.append(row)
+                last = row[0]
+        size = min(size * 2, 1024)
+    return out[:wanted]
 
 
 def _where(query: ObjectQuery) -> list[ColumnElement[bool]]:

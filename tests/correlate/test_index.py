@@ -13,6 +13,7 @@ import pytest
 from bayanihan.catalogue import Catalogue
 from bayanihan.correlate.service import Correlation
 from bayanihan.correlate.warninglists import documentation_lists
+from bayanihan.ingest.intake import store_batch
 from bayanihan.node import Node
 from bayanihan.policy.principal import Principal
 from bayanihan.policy.roles import Role
@@ -213,6 +214,69 @@ def test_a_value_on_too_many_objects_is_noise(db_url: str) -> None:
         assert "more than the threshold of 3" in found["observables"][0]["noise"]
     finally:
         node.store.dispose()
+
+
+def _objects_of(node: Node, kind: str, value: str) -> int:
+    with node.store.read() as conn:
+        [record] = index_store.by_values(conn, kind, [value])
+    return record.objects
+
+
+def test_counts_summed_over_one_long_write_decide_noise_and_are_written_at_commit(
+    db_url: str,
+) -> None:
+    """An import writes batch after batch in one transaction: the counts it has not yet
+    written decide noise all the same, and what it commits is exact."""
+    node = make_node(db_url, correlation_max_objects=3)
+    try:
+        region = Region(node)
+        value = "[domain-name:value = 'qzx-bulk.net']"
+        writers = [region.ph, region.sg, region.jp, region.ph_bank]
+        with node.store.write() as conn:
+            for who in writers[:2]:
+                store_batch(
+                    conn,
+                    [pattern_indicator(value)],
+                    node.intake_options(who),
+                    now=node.clock(),
+                    correlator=node.correlator,
+                )
+            assert index_store.count_rows(conn)["hits"] == 1
+            for who in writers[2:]:
+                store_batch(
+                    conn,
+                    [pattern_indicator(value)],
+                    node.intake_options(who),
+                    now=node.clock(),
+                    correlator=node.correlator,
+                )
+            # four objects now, inside the same transaction: above the threshold
+            assert index_store.count_rows(conn)["hits"] == 0
+        assert _objects_of(node, "domain", "qzx-bulk.net") == 4
+        assert region.sizes()["hits"] == 0
+    finally:
+        node.store.dispose()
+
+
+def test_a_rolled_back_write_leaves_the_counts_as_they_were(region: Region) -> None:
+    node = region.node
+    value = "[domain-name:value = 'qzx-undone.net']"
+    region.submit(region.ph, pattern_indicator(value))
+    with pytest.raises(RuntimeError, match="interrupted"):
+        with node.store.write() as conn:
+            store_batch(
+                conn,
+                [pattern_indicator(value), pattern_indicator(value)],
+                node.intake_options(region.sg),
+                now=node.clock(),
+                correlator=node.correlator,
+            )
+            raise RuntimeError("interrupted")
+    assert _objects_of(node, "domain", "qzx-undone.net") == 1
+    # the next write on the same connection starts from what was committed
+    region.submit(region.sg, pattern_indicator(value))
+    assert _objects_of(node, "domain", "qzx-undone.net") == 2
+    assert len(region.hits(region.ph)) == 1
 
 
 def test_a_new_version_keeps_its_hits_and_a_changed_one_loses_them(region: Region) -> None:

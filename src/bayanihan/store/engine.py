@@ -25,6 +25,31 @@ _SQLITE_WRITER_CACHE = -131072  # 128 MiB for the one writing connection
 _SQLITE_READER_MMAP = 1 << 40
 
 
+# Per-transaction state of a ``Store.write`` (in ``Connection.info``): work a layer
+# defers to the end of the transaction, run just before the commit, and dropped
+# whatever the outcome, so nothing of one transaction reaches the next.
+_TRANSACTION = "bayanihan_transaction"
+
+
+def transaction_state(conn: Connection) -> dict[str, Any] | None:
+    """The open ``Store.write`` transaction's state, or None outside one."""
+    state = conn.info.get(_TRANSACTION)
+    return state if isinstance(state, dict) else None
+
+
+def before_commit(conn: Connection, name: str, hook: Any) -> bool:
+    """Run ``hook(conn)`` just before this write transaction commits (once per name).
+
+    Returns False outside a ``Store.write`` transaction: the caller does its work at
+    once instead.
+    """
+    state = transaction_state(conn)
+    if state is None:
+        return False
+    state.setdefault("hooks", {}).setdefault(name, hook)
+    return True
+
+
 class StoreError(Exception):
     """A storage operation could not be carried out (bad URL, unreachable database...)."""
 
@@ -126,11 +151,11 @@ class Store:
     def write(self) -> Iterator[Connection]:
         """A connection in the one write transaction; commits on success, rolls back on error."""
         if self.is_sqlite:
-            with self._write_lock, self._writer.connect() as conn, conn.begin():
-                yield conn
+            with self._write_lock, self._writer.connect() as conn:
+                yield from _deferring(conn)
         else:
-            with self._writer.connect() as conn, conn.begin():
-                yield conn
+            with self._writer.connect() as conn:
+                yield from _deferring(conn)
 
     @contextmanager
     def bulk_write(self, *, cache_mib: int = 192) -> Iterator[Connection]:
@@ -224,3 +249,19 @@ def alembic_config(url: str) -> Config:
     config.set_main_option("script_location", str(location))
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return config
+
+
+def _deferring(conn: Connection) -> Iterator[Connection]:
+    """One transaction on ``conn`` whose deferred work (``before_commit``) runs before
+    the commit; on an error nothing of it runs and its state is dropped."""
+    state: dict[str, Any] = {}
+    conn.info[_TRANSACTION] = state
+    try:
+        with conn.begin():
+            yield conn
+            hooks = state.get("hooks", {})
+            while hooks:  # a hook may defer more work
+                name = next(iter(hooks))
+                hooks.pop(name)(conn)
+    finally:
+        conn.info.pop(_TRANSACTION, None)

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
 
+from bayanihan.store.engine import before_commit, transaction_state
 from bayanihan.store.objects import visible
 from bayanihan.store.schema import (
     alert_channels,
@@ -215,17 +216,60 @@ def prefixes(conn: Connection) -> list[tuple[str, int]]:
     return [(k, p) for k, p in conn.execute(select(ip_prefixes.c.kind, ip_prefixes.c.prefix))]
 
 
+# Counts change with every posting. Updating the row at each batch rewrote it once per
+# batch: on PostgreSQL each update leaves a dead copy that nothing can reclaim while
+# the transaction runs (an import of 1,000,000 objects left 89 MiB for 39,339 rows).
+# Inside a ``Store.write`` transaction the changes are summed here and written once,
+# just before the commit; the write path reads counts through ``_counted``.
+_PENDING_COUNTS = "observable_counts"
+
+
 def _adjust_counts(conn: Connection, counts: Counter[int], sign: int) -> None:
-    by_amount: dict[int, list[int]] = {}
+    state = transaction_state(conn)
+    if state is None:
+        _write_counts(conn, {row: sign * amount for row, amount in counts.items()})
+        return
+    pending: Counter[int] | None = state.get(_PENDING_COUNTS)
+    if pending is None:
+        pending = state[_PENDING_COUNTS] = Counter()
+        before_commit(conn, _PENDING_COUNTS, flush_counts)
     for row, amount in counts.items():
-        by_amount.setdefault(amount, []).append(row)
+        pending[row] += sign * amount
+
+
+def flush_counts(conn: Connection) -> None:
+    """Write the count changes this transaction has summed so far (SQL that reads
+    ``observables.objects`` inside a write transaction runs after this)."""
+    state = transaction_state(conn)
+    pending = state.pop(_PENDING_COUNTS, None) if state is not None else None
+    if pending:
+        _write_counts(conn, pending)
+
+
+def _write_counts(conn: Connection, deltas: dict[int, int]) -> None:
+    by_amount: dict[int, list[int]] = {}
+    for row, amount in deltas.items():
+        if amount:
+            by_amount.setdefault(amount, []).append(row)
     for amount, rows in by_amount.items():
         for chunk in _chunks(sorted(rows)):
             conn.exec_driver_sql(
-                f"UPDATE observables SET objects = objects + {sign * amount:d} "
+                f"UPDATE observables SET objects = objects + {amount:d} "
                 f"WHERE row_id IN ({_in(len(chunk))})".replace("{m}", _marker(conn)),
                 tuple(chunk),
             )
+
+
+def _counted(conn: Connection, found: list[ObservableRecord]) -> list[ObservableRecord]:
+    """Records with the count changes of the open transaction not yet written."""
+    state = transaction_state(conn)
+    pending: Counter[int] | None = state.get(_PENDING_COUNTS) if state is not None else None
+    if not pending:
+        return found
+    return [
+        replace(r, objects=r.objects + pending[r.row_id]) if pending.get(r.row_id) else r
+        for r in found
+    ]
 
 
 def add_postings(conn: Connection, entries: Sequence[tuple[int, int, int]]) -> None:
@@ -285,7 +329,7 @@ def records(conn: Connection, rows: Iterable[int]) -> dict[int, ObservableRecord
     found: dict[int, ObservableRecord] = {}
     for chunk in _chunks(sorted(set(rows))):
         result = _raw(conn, f"{_RECORD_SQL} WHERE row_id IN ({_in(len(chunk))})", chunk)
-        found.update((r[0], _record(r)) for r in result)
+        found.update((r.row_id, r) for r in _counted(conn, [_record(r) for r in result]))
     return found
 
 
@@ -298,7 +342,7 @@ def by_values(conn: Connection, kind: str, values: Sequence[str]) -> list[Observ
                 observables.c.kind == kind, observables.c.value.in_(chunk)
             )
         )
-        found.extend(_record(r) for r in result)
+        found.extend(_counted(conn, [_record(r) for r in result]))
     return found
 
 
@@ -318,7 +362,7 @@ def inside(
         .order_by(observables.c.ip_start)
         .limit(limit)
     )
-    return [_record(r) for r in result]
+    return _counted(conn, [_record(r) for r in result])
 
 
 def related_to(
@@ -330,7 +374,7 @@ def related_to(
     if excluded:
         query = query.where(observables.c.row_id.not_in(excluded))
     result = conn.execute(query.order_by(observables.c.row_id).limit(limit))
-    return [_record(r) for r in result]
+    return _counted(conn, [_record(r) for r in result])
 
 
 def set_warnings(conn: Connection, changes: Sequence[tuple[int, str | None]]) -> None:
@@ -348,7 +392,7 @@ def all_observables(
         .order_by(observables.c.row_id)
         .limit(limit)
     )
-    return [_record(r) for r in result]
+    return _counted(conn, [_record(r) for r in result])
 
 
 # ---------------------------------------------------------------------------- hits
@@ -649,6 +693,7 @@ def _hit(row: Any) -> HitRow:
 
 def list_hits(conn: Connection, query: HitQuery) -> list[HitRow]:
     """Up to ``limit + 1`` hits, newest first, both objects visible in the scope."""
+    flush_counts(conn)  # the query leaves out noise by the counts
     found: dict[int, HitRow] = {}
     for flipped in (False, True):
         branch = _hit_branch(query, flipped=flipped)
@@ -914,6 +959,9 @@ def clear_index(conn: Connection) -> None:
     """Empty postings and hits and zero the counts (before a rebuild); observables stay."""
     conn.execute(delete(hits))
     conn.execute(delete(postings))
+    state = transaction_state(conn)
+    if state is not None:
+        state.pop(_PENDING_COUNTS, None)  # changes to counts that are now zero
     conn.execute(update(observables).values(objects=0))
 
 

@@ -274,7 +274,7 @@ def _counted(conn: Connection, found: list[ObservableRecord]) -> list[Observable
 
 def add_postings(conn: Connection, entries: Sequence[tuple[int, int, int]]) -> None:
     """Record that versions carry observables: (observable_row, date_added, author_org)."""
-    unique = sorted(set(entries))
+    unique = sorted(set(entries), key=lambda e: (e[1], e[0]))  # the key's order
     if not unique:
         return
     m = _marker(conn)

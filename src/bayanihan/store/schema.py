@@ -344,6 +344,8 @@ observables = Table(
         sqlite_where=text("ip_start IS NOT NULL"),
         postgresql_where=text("ip_start IS NOT NULL"),
     ),
+    # counts change with every write: room in each page keeps the updates in place
+    postgresql_with={"fillfactor": 70},
 )
 
 # The prefix lengths of the networks indexed, per family: an address's containing
@@ -355,26 +357,29 @@ ip_prefixes = Table(
     Column("prefix", Integer, primary_key=True),
 )
 
-# Which current object versions carry which observable.
+# Which current object versions carry which observable. Keyed by the version first:
+# versions are written in date_added order, so the key grows at its end; the author
+# depends on the version alone, and being in the key it is in the index by observable
+# too, which then answers a hit query by itself (see migration 0014).
 postings = Table(
     "postings",
     metadata,
-    Column(
-        "observable_row",
-        Integer,
-        ForeignKey("observables.row_id"),
-        primary_key=True,
-    ),
     Column(
         "date_added",
         BigInteger,
         ForeignKey("objects.date_added", ondelete="CASCADE"),
         primary_key=True,
     ),
+    Column(
+        "observable_row",
+        Integer,
+        ForeignKey("observables.row_id"),
+        primary_key=True,
+    ),
     # the version's author (objects.author_org of the same row, which never changes):
     # hits are found from postings alone, without a lookup into the objects table
-    Column("author_org", Integer),
-    Index("ix_postings_date_added", "date_added"),
+    Column("author_org", Integer, primary_key=True),
+    Index("ix_postings_observable_row", "observable_row"),
     sqlite_with_rowid=False,
 )
 

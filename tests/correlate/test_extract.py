@@ -174,3 +174,32 @@ def test_supernets_are_exactly_the_containing_networks(
     got = set(supernets(value, lengths))
     want = {str(network.supernet(new_prefix=p)) for p in lengths if p < own and p < 32}
     assert got == want
+
+
+_QUOTABLE = st.text(alphabet=st.sampled_from("ab'\\ .:-9é"), max_size=30)
+
+
+def _quoted(text: str) -> str:
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+@given(value=_QUOTABLE, key=_QUOTABLE)
+def test_the_single_comparison_fast_path_reads_what_the_tokenizer_reads(
+    value: str, key: str
+) -> None:
+    """One equality in one observation is read by its own expression; wrapped in a
+    second observation the same comparison goes through the tokenizer: both must give
+    the same path and value, escapes included."""
+    pattern = f"[file:hashes.{_quoted(key)} = {_quoted(value)}]"
+    [fast] = comparisons(pattern)
+    first, _ = comparisons(f"{pattern} AND [x:y = 'z']")
+    assert fast == first
+    assert fast.values == (value,)
+    assert fast.path == f"file:hashes.{key}"
+
+
+@given(address=st.integers(0, 2**128 - 1), v4=st.booleans())
+def test_address_bounds_read_in_c_agree_with_ipaddress(address: int, v4: bool) -> None:
+    parsed = ipaddress.ip_address(address % 2**32 if v4 else address)
+    width = 8 if parsed.version == 4 else 32
+    assert ip_bounds(str(parsed)) == (format(int(parsed), f"0{width}x"),) * 2

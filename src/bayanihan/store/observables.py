@@ -50,6 +50,13 @@ class ObservableSpec:
     def key(self) -> tuple[str, str]:
         return (self.kind, self.value)
 
+    def __reduce__(self) -> tuple[type[ObservableSpec], tuple[Any, ...]]:
+        # pickled with every version an import hands to its writing process
+        return (
+            ObservableSpec,
+            (self.kind, self.value, self.problem, self.related, self.ip_start, self.ip_end),
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class ObservableRecord:

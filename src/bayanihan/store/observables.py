@@ -16,10 +16,23 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    Integer,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 
 from bayanihan.store.engine import before_commit, transaction_state
 from bayanihan.store.objects import visible
+from bayanihan.store.prepared import Prepared, padded
 from bayanihan.store.schema import (
     alert_channels,
     deliveries,
@@ -344,10 +357,10 @@ def by_values(conn: Connection, kind: str, values: Sequence[str]) -> list[Observ
     """Indexed observables of one kind among ``values`` (exact match, index probes)."""
     found: list[ObservableRecord] = []
     for chunk in _chunks(sorted(set(values))):
-        result = conn.execute(
-            select(*_RECORD_COLUMNS).where(
-                observables.c.kind == kind, observables.c.value.in_(chunk)
-            )
+        result = _raw(
+            conn,
+            f"{_RECORD_SQL} WHERE kind = {{m}} AND value IN ({_in(len(chunk))})",
+            (kind, *chunk),
         )
         found.extend(_counted(conn, [_record(r) for r in result]))
     return found
@@ -375,12 +388,15 @@ def inside(
 def related_to(
     conn: Connection, related: str, *, exclude: Iterable[int] = (), limit: int = 200
 ) -> list[ObservableRecord]:
-    """Other observables under the same registered domain (the weaker "related" link)."""
+    """Other observables under the same registered domain (the weaker "related" link):
+    a range of the index on (related, row_id), whatever the number under the domain."""
     excluded = sorted(set(exclude))
-    query = select(*_RECORD_COLUMNS).where(observables.c.related == related)
-    if excluded:
-        query = query.where(observables.c.row_id.not_in(excluded))
-    result = conn.execute(query.order_by(observables.c.row_id).limit(limit))
+    skip = f" AND row_id NOT IN ({_in(len(excluded))})" if excluded else ""
+    result = _raw(
+        conn,
+        f"{_RECORD_SQL} WHERE related = {{m}}{skip} ORDER BY row_id LIMIT {int(limit):d}",
+        (related, *excluded),
+    )
     return _counted(conn, [_record(r) for r in result])
 
 
@@ -643,8 +659,11 @@ _HIT_ALIASES = (
 )
 
 
-def _hit_branch(query: HitQuery, *, flipped: bool) -> Any:
-    """Hits whose (flipped: counterpart) side is the viewer's, the other side visible."""
+def _hit_branch(query: HitQuery, *, flipped: bool, dates: int) -> Any:
+    """Hits whose (flipped: counterpart) side is the viewer's, the other side visible.
+
+    The cursors and versions are parameters (``before``, ``after``, ``date_0``...;
+    ``dates`` of them), so one statement serves every page of the same query."""
     mine = "counterpart_" if flipped else ""
     theirs = "" if flipped else "counterpart_"
     own_obj, other_obj, own_obs, other_obs = _HIT_ALIASES
@@ -672,13 +691,13 @@ def _hit_branch(query: HitQuery, *, flipped: bool) -> Any:
     elif flipped:
         return None  # without an own side every hit is listed once, as recorded
     if query.before is not None:
-        where.append(col.row_id < query.before)
+        where.append(col.row_id < bindparam("before", 0, BigInteger))
     if query.after is not None:
-        where.append(col.row_id > query.after)
+        where.append(col.row_id > bindparam("after", 0, BigInteger))
     if query.cross_border is not None:
         where.append(col.cross_border.is_(query.cross_border))
     if query.date_addeds is not None:
-        chosen = sorted(query.date_addeds)
+        chosen = [bindparam(f"date_{i}", 0, BigInteger) for i in range(dates)]
         where.append(or_(own_date.in_(chosen), other_date.in_(chosen)))
     return (
         select(*_HIT_COLUMNS, own_ob, own_date, own_org, other_ob, other_date, other_org)
@@ -694,19 +713,47 @@ def _hit_branch(query: HitQuery, *, flipped: bool) -> Any:
     )
 
 
+_HIT_STATEMENTS: dict[tuple[Any, ...], Prepared | None] = {}
+
+
 def _hit(row: Any) -> HitRow:
-    return HitRow(*row)
+    # rows read by the driver: SQLite gives a boolean as 0 or 1
+    return HitRow(row[0], row[1], row[2], bool(row[3]), *row[4:])
 
 
 def list_hits(conn: Connection, query: HitQuery) -> list[HitRow]:
     """Up to ``limit + 1`` hits, newest first, both objects visible in the scope."""
     flush_counts(conn)  # the query leaves out noise by the counts
+    values: dict[str, int] = {}
+    if query.before is not None:
+        values["before"] = query.before
+    if query.after is not None:
+        values["after"] = query.after
+    dates = 0
+    if query.date_addeds is not None:
+        chosen = padded(sorted(query.date_addeds)) if query.date_addeds else []
+        values.update((f"date_{i}", d) for i, d in enumerate(chosen))
+        dates = len(chosen)
+    shape = replace(
+        query,
+        before=None if query.before is None else 0,
+        after=None if query.after is None else 0,
+        date_addeds=None if query.date_addeds is None else frozenset(),
+    )
     found: dict[int, HitRow] = {}
     for flipped in (False, True):
-        branch = _hit_branch(query, flipped=flipped)
-        if branch is None:
+        key = (shape, flipped, dates, conn.dialect.name)
+        if key not in _HIT_STATEMENTS:
+            if len(_HIT_STATEMENTS) >= 512:
+                _HIT_STATEMENTS.clear()
+            branch = _hit_branch(query, flipped=flipped, dates=dates)
+            _HIT_STATEMENTS[key] = (
+                None if branch is None else Prepared.compile(branch, conn.dialect)
+            )
+        statement = _HIT_STATEMENTS[key]
+        if statement is None:
             continue
-        for row in conn.execute(branch):
+        for row in statement.run(conn, values):
             found.setdefault(row[0], _hit(row))
     ordered = sorted(found.values(), key=lambda h: h.row_id, reverse=True)
     return ordered[: query.limit + 1]
@@ -920,15 +967,11 @@ class ObjectMeta:
 def object_meta(conn: Connection, date_addeds: Iterable[int]) -> dict[int, ObjectMeta]:
     found: dict[int, ObjectMeta] = {}
     for chunk in _chunks(sorted(set(date_addeds))):
-        rows = conn.execute(
-            select(
-                objects.c.date_added,
-                objects.c.id,
-                objects.c.type,
-                objects.c.name,
-                objects.c.tlp,
-                objects.c.author_org,
-            ).where(objects.c.date_added.in_(chunk))
+        rows = _raw(
+            conn,
+            "SELECT date_added, id, type, name, tlp, author_org FROM objects "
+            f"WHERE date_added IN ({_in(len(chunk))})",
+            chunk,
         )
         found.update((r[0], ObjectMeta(*r)) for r in rows)
     return found
@@ -941,14 +984,26 @@ def visible_postings(
     rows = sorted(set(observable_rows))
     if not rows:
         return []
-    result = conn.execute(
-        select(postings.c.observable_row, postings.c.date_added, objects.c.author_org)
-        .select_from(postings.join(objects, objects.c.date_added == postings.c.date_added))
-        .where(postings.c.observable_row.in_(rows), visible(scope))
-        .order_by(postings.c.date_added.desc())
-        .limit(limit)
-    )
-    return [Posting(*r) for r in result]
+    wanted = padded(rows)
+    key = (scope, len(wanted), limit, conn.dialect.name)
+    statement = _VISIBLE_POSTINGS.get(key)
+    if statement is None:
+        if len(_VISIBLE_POSTINGS) >= 512:  # readers' scopes are few; never grows unbounded
+            _VISIBLE_POSTINGS.clear()
+        observable = [bindparam(f"obs_{i}", 0, Integer) for i in range(len(wanted))]
+        statement = _VISIBLE_POSTINGS[key] = Prepared.compile(
+            select(postings.c.observable_row, postings.c.date_added, objects.c.author_org)
+            .select_from(postings.join(objects, objects.c.date_added == postings.c.date_added))
+            .where(postings.c.observable_row.in_(observable), visible(scope))
+            .order_by(postings.c.date_added.desc())
+            .limit(limit),
+            conn.dialect,
+        )
+    values = {f"obs_{i}": row for i, row in enumerate(wanted)}
+    return [Posting(*r) for r in statement.run(conn, values)]
+
+
+_VISIBLE_POSTINGS: dict[tuple[ReadScope, int, int, str], Prepared] = {}
 
 
 def current_of(conn: Connection, scope: ReadScope, object_id: str) -> int | None:

@@ -331,9 +331,11 @@ observables = Table(
     Column("objects", Integer, nullable=False),
     Column("first_seen", BigInteger, nullable=False),
     UniqueConstraint("kind", "value"),
+    # the related-domain lookup reads a range of it in row order (no sort, no scan)
     Index(
         "ix_observables_related",
         "related",
+        "row_id",
         sqlite_where=text("related IS NOT NULL"),
         postgresql_where=text("related IS NOT NULL"),
     ),

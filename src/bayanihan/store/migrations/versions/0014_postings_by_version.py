@@ -16,6 +16,11 @@ are ordered widest first, which saves PostgreSQL 8 bytes of padding per row.
 On PostgreSQL observables keep free space in each page (fillfactor 70): the counts
 change with every write, and an update that finds room in its page leaves the
 indexes alone and lets the old copy be pruned in place.
+
+The index of observables by registered domain gains the row id: the related-domain
+lookup (``WHERE related = ? ORDER BY row_id LIMIT n``) becomes one range of it,
+where PostgreSQL could otherwise walk the whole table in row order for a common
+domain.
 """
 
 from __future__ import annotations
@@ -89,8 +94,20 @@ def _rebuild(*, by_version: bool) -> None:
         op.create_index("ix_postings_date_added", "postings", ["date_added"])
 
 
+def _related_index(*columns: str) -> None:
+    op.drop_index("ix_observables_related", table_name="observables")
+    op.create_index(
+        "ix_observables_related",
+        "observables",
+        list(columns),
+        sqlite_where=sa.text("related IS NOT NULL"),
+        postgresql_where=sa.text("related IS NOT NULL"),
+    )
+
+
 def upgrade() -> None:
     _rebuild(by_version=True)
+    _related_index("related", "row_id")
     if op.get_bind().dialect.name == "postgresql":
         op.execute("ALTER TABLE observables SET (fillfactor = 70)")
 
@@ -98,4 +115,5 @@ def upgrade() -> None:
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         op.execute("ALTER TABLE observables RESET (fillfactor)")
+    _related_index("related")
     _rebuild(by_version=False)

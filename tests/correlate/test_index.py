@@ -222,11 +222,14 @@ def _objects_of(node: Node, kind: str, value: str) -> int:
     return record.objects
 
 
+@pytest.mark.parametrize("held", [50_000, 0], ids=["held-to-commit", "written-early"])
 def test_counts_summed_over_one_long_write_decide_noise_and_are_written_at_commit(
-    db_url: str,
+    db_url: str, held: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """An import writes batch after batch in one transaction: the counts it has not yet
-    written decide noise all the same, and what it commits is exact."""
+    written decide noise all the same, and what it commits is exact, whether the sums
+    wait for the commit or (many distinct values) are written along the way."""
+    monkeypatch.setattr(index_store, "_PENDING_LIMIT", held)
     node = make_node(db_url, correlation_max_objects=3)
     try:
         region = Region(node)

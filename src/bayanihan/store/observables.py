@@ -242,6 +242,7 @@ def prefixes(conn: Connection) -> list[tuple[str, int]]:
 # Inside a ``Store.write`` transaction the changes are summed here and written once,
 # just before the commit; the write path reads counts through ``_counted``.
 _PENDING_COUNTS = "observable_counts"
+_PENDING_LIMIT = 50_000  # rows of summed changes held at most (a few MB)
 
 
 def _adjust_counts(conn: Connection, counts: Counter[int], sign: int) -> None:
@@ -255,6 +256,10 @@ def _adjust_counts(conn: Connection, counts: Counter[int], sign: int) -> None:
         before_commit(conn, _PENDING_COUNTS, flush_counts)
     for row, amount in counts.items():
         pending[row] += sign * amount
+    if len(pending) > _PENDING_LIMIT:
+        # a long write of many distinct values: written now, so memory stays bounded
+        # (each row is then updated about once per this many new values, not per batch)
+        flush_counts(conn)
 
 
 def flush_counts(conn: Connection) -> None:

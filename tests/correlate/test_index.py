@@ -234,9 +234,9 @@ def test_counts_summed_over_one_long_write_decide_noise_and_are_written_at_commi
     try:
         region = Region(node)
         value = "[domain-name:value = 'qzx-bulk.net']"
-        writers = [region.ph, region.sg, region.jp, region.ph_bank]
         with node.store.write() as conn:
-            for who in writers[:2]:
+
+            def write(who: Principal) -> None:
                 store_batch(
                     conn,
                     [pattern_indicator(value)],
@@ -244,15 +244,12 @@ def test_counts_summed_over_one_long_write_decide_noise_and_are_written_at_commi
                     now=node.clock(),
                     correlator=node.correlator,
                 )
+
+            write(region.ph)
+            write(region.sg)
             assert index_store.count_rows(conn)["hits"] == 1
-            for who in writers[2:]:
-                store_batch(
-                    conn,
-                    [pattern_indicator(value)],
-                    node.intake_options(who),
-                    now=node.clock(),
-                    correlator=node.correlator,
-                )
+            write(region.jp)
+            write(region.ph_bank)
             # four objects now, inside the same transaction: above the threshold
             assert index_store.count_rows(conn)["hits"] == 0
         assert _objects_of(node, "domain", "qzx-bulk.net") == 4

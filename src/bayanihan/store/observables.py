@@ -13,7 +13,9 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
+from functools import partial
+from operator import attrgetter
 from typing import Any
 
 from sqlalchemy import (
@@ -32,7 +34,7 @@ from sqlalchemy import (
 
 from bayanihan.store.engine import before_commit, transaction_state
 from bayanihan.store.objects import visible
-from bayanihan.store.prepared import Prepared, padded
+from bayanihan.store.prepared import Statements, fill, padded, slots
 from bayanihan.store.schema import (
     alert_channels,
     deliveries,
@@ -65,10 +67,10 @@ class ObservableSpec:
 
     def __reduce__(self) -> tuple[type[ObservableSpec], tuple[Any, ...]]:
         # pickled with every version an import hands to its writing process
-        return (
-            ObservableSpec,
-            (self.kind, self.value, self.problem, self.related, self.ip_start, self.ip_end),
-        )
+        return (ObservableSpec, _SPEC_FIELDS(self))
+
+
+_SPEC_FIELDS = attrgetter(*(f.name for f in fields(ObservableSpec)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,7 +242,7 @@ def prefixes(conn: Connection) -> list[tuple[str, int]]:
 # batch: on PostgreSQL each update leaves a dead copy that nothing can reclaim while
 # the transaction runs (an import of 1,000,000 objects left 89 MiB for 39,339 rows).
 # Inside a ``Store.write`` transaction the changes are summed here and written once,
-# just before the commit; the write path reads counts through ``_counted``.
+# just before the commit; the write path reads counts through ``_records``.
 _PENDING_COUNTS = "observable_counts"
 _PENDING_LIMIT = 50_000  # rows of summed changes held at most (a few MB)
 
@@ -271,6 +273,12 @@ def flush_counts(conn: Connection) -> None:
         _write_counts(conn, pending)
 
 
+def _discard_counts(conn: Connection) -> None:
+    state = transaction_state(conn)
+    if state is not None:
+        state.pop(_PENDING_COUNTS, None)
+
+
 def _write_counts(conn: Connection, deltas: dict[int, int]) -> None:
     by_amount: dict[int, list[int]] = {}
     for row, amount in deltas.items():
@@ -285,8 +293,10 @@ def _write_counts(conn: Connection, deltas: dict[int, int]) -> None:
             )
 
 
-def _counted(conn: Connection, found: list[ObservableRecord]) -> list[ObservableRecord]:
-    """Records with the count changes of the open transaction not yet written."""
+def _records(conn: Connection, rows: Iterable[Any]) -> list[ObservableRecord]:
+    """Records of fetched rows, with the count changes of the open transaction not yet
+    written (every read of observables goes through here)."""
+    found = [_record(r) for r in rows]
     state = transaction_state(conn)
     pending: Counter[int] | None = state.get(_PENDING_COUNTS) if state is not None else None
     if not pending:
@@ -354,7 +364,7 @@ def records(conn: Connection, rows: Iterable[int]) -> dict[int, ObservableRecord
     found: dict[int, ObservableRecord] = {}
     for chunk in _chunks(sorted(set(rows))):
         result = _raw(conn, f"{_RECORD_SQL} WHERE row_id IN ({_in(len(chunk))})", chunk)
-        found.update((r.row_id, r) for r in _counted(conn, [_record(r) for r in result]))
+        found.update((r.row_id, r) for r in _records(conn, result))
     return found
 
 
@@ -367,7 +377,7 @@ def by_values(conn: Connection, kind: str, values: Sequence[str]) -> list[Observ
             f"{_RECORD_SQL} WHERE kind = {{m}} AND value IN ({_in(len(chunk))})",
             (kind, *chunk),
         )
-        found.extend(_counted(conn, [_record(r) for r in result]))
+        found.extend(_records(conn, result))
     return found
 
 
@@ -387,7 +397,7 @@ def inside(
         .order_by(observables.c.ip_start)
         .limit(limit)
     )
-    return _counted(conn, [_record(r) for r in result])
+    return _records(conn, result)
 
 
 def related_to(
@@ -402,7 +412,7 @@ def related_to(
         f"{_RECORD_SQL} WHERE related = {{m}}{skip} ORDER BY row_id LIMIT {int(limit):d}",
         (related, *excluded),
     )
-    return _counted(conn, [_record(r) for r in result])
+    return _records(conn, result)
 
 
 def set_warnings(conn: Connection, changes: Sequence[tuple[int, str | None]]) -> None:
@@ -420,7 +430,7 @@ def all_observables(
         .order_by(observables.c.row_id)
         .limit(limit)
     )
-    return _counted(conn, [_record(r) for r in result])
+    return _records(conn, result)
 
 
 # ---------------------------------------------------------------------------- hits
@@ -702,7 +712,7 @@ def _hit_branch(query: HitQuery, *, flipped: bool, dates: int) -> Any:
     if query.cross_border is not None:
         where.append(col.cross_border.is_(query.cross_border))
     if query.date_addeds is not None:
-        chosen = [bindparam(f"date_{i}", 0, BigInteger) for i in range(dates)]
+        chosen = slots("date", dates, BigInteger)
         where.append(or_(own_date.in_(chosen), other_date.in_(chosen)))
     return (
         select(*_HIT_COLUMNS, own_ob, own_date, own_org, other_ob, other_date, other_org)
@@ -718,7 +728,7 @@ def _hit_branch(query: HitQuery, *, flipped: bool, dates: int) -> Any:
     )
 
 
-_HIT_STATEMENTS: dict[tuple[Any, ...], Prepared | None] = {}
+_HIT_STATEMENTS = Statements()
 
 
 def _hit(row: Any) -> HitRow:
@@ -737,7 +747,7 @@ def list_hits(conn: Connection, query: HitQuery) -> list[HitRow]:
     dates = 0
     if query.date_addeds is not None:
         chosen = padded(sorted(query.date_addeds)) if query.date_addeds else []
-        values.update((f"date_{i}", d) for i, d in enumerate(chosen))
+        values.update(fill("date", chosen))
         dates = len(chosen)
     shape = replace(
         query,
@@ -747,15 +757,11 @@ def list_hits(conn: Connection, query: HitQuery) -> list[HitRow]:
     )
     found: dict[int, HitRow] = {}
     for flipped in (False, True):
-        key = (shape, flipped, dates, conn.dialect.name)
-        if key not in _HIT_STATEMENTS:
-            if len(_HIT_STATEMENTS) >= 512:
-                _HIT_STATEMENTS.clear()
-            branch = _hit_branch(query, flipped=flipped, dates=dates)
-            _HIT_STATEMENTS[key] = (
-                None if branch is None else Prepared.compile(branch, conn.dialect)
-            )
-        statement = _HIT_STATEMENTS[key]
+        statement = _HIT_STATEMENTS.get(
+            conn,
+            (shape, flipped, dates),
+            partial(_hit_branch, query, flipped=flipped, dates=dates),
+        )
         if statement is None:
             continue
         for row in statement.run(conn, values):
@@ -990,25 +996,24 @@ def visible_postings(
     if not rows:
         return []
     wanted = padded(rows)
-    key = (scope, len(wanted), limit, conn.dialect.name)
-    statement = _VISIBLE_POSTINGS.get(key)
-    if statement is None:
-        if len(_VISIBLE_POSTINGS) >= 512:  # readers' scopes are few; never grows unbounded
-            _VISIBLE_POSTINGS.clear()
-        observable = [bindparam(f"obs_{i}", 0, Integer) for i in range(len(wanted))]
-        statement = _VISIBLE_POSTINGS[key] = Prepared.compile(
+    statement = _VISIBLE_POSTINGS.get(
+        conn,
+        (scope, len(wanted), limit),
+        lambda: (
             select(postings.c.observable_row, postings.c.date_added, objects.c.author_org)
             .select_from(postings.join(objects, objects.c.date_added == postings.c.date_added))
-            .where(postings.c.observable_row.in_(observable), visible(scope))
+            .where(
+                postings.c.observable_row.in_(slots("obs", len(wanted), Integer)), visible(scope)
+            )
             .order_by(postings.c.date_added.desc())
-            .limit(limit),
-            conn.dialect,
-        )
-    values = {f"obs_{i}": row for i, row in enumerate(wanted)}
-    return [Posting(*r) for r in statement.run(conn, values)]
+            .limit(limit)
+        ),
+    )
+    assert statement is not None
+    return [Posting(*r) for r in statement.run(conn, fill("obs", wanted))]
 
 
-_VISIBLE_POSTINGS: dict[tuple[ReadScope, int, int, str], Prepared] = {}
+_VISIBLE_POSTINGS = Statements()
 
 
 def current_of(conn: Connection, scope: ReadScope, object_id: str) -> int | None:
@@ -1026,9 +1031,7 @@ def clear_index(conn: Connection) -> None:
     """Empty postings and hits and zero the counts (before a rebuild); observables stay."""
     conn.execute(delete(hits))
     conn.execute(delete(postings))
-    state = transaction_state(conn)
-    if state is not None:
-        state.pop(_PENDING_COUNTS, None)  # changes to counts that are now zero
+    _discard_counts(conn)  # changes to counts that are now zero
     conn.execute(update(observables).values(objects=0))
 
 

@@ -9,12 +9,13 @@ values of its parameters to the driver.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import BindParameter, Connection, bindparam
 from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeEngine
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +40,42 @@ class Prepared:
         else:
             args = dict(params)
         return list(conn.exec_driver_sql(self.sql, args).all())
+
+
+class Statements:
+    """Compiled statements by shape (and dialect), built on first use.
+
+    The shapes a node sees are few (one per reader scope and query form); should a
+    caller bring many, the cache empties itself at ``size`` rather than grow.
+    """
+
+    def __init__(self, size: int = 512) -> None:
+        self._size = size
+        self._found: dict[tuple[Hashable, str], Prepared | None] = {}
+
+    def get(self, conn: Connection, key: Hashable, build: Callable[[], Any]) -> Prepared | None:
+        """The statement for ``key``; ``build`` makes it (None: the shape has none)."""
+        slot = (key, conn.dialect.name)
+        if slot not in self._found:
+            if len(self._found) >= self._size:
+                self._found.clear()
+            statement = build()
+            self._found[slot] = (
+                None if statement is None else Prepared.compile(statement, conn.dialect)
+            )
+        return self._found[slot]
+
+
+def slots(
+    name: str, count: int, type_: TypeEngine[Any] | type[TypeEngine[Any]]
+) -> list[BindParameter[Any]]:
+    """``count`` parameters ``name_0``... for an IN list given per call (see ``fill``)."""
+    return [bindparam(f"{name}_{i}", 0, type_) for i in range(count)]
+
+
+def fill(name: str, values: list[Any]) -> dict[str, Any]:
+    """The values of the parameters ``slots(name, len(values), ...)``."""
+    return {f"{name}_{i}": value for i, value in enumerate(values)}
 
 
 def padded(values: list[Any]) -> list[Any]:

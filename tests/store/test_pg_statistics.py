@@ -12,6 +12,8 @@ from sqlalchemy import text
 
 from bayanihan.ingest.importer import import_objects
 from bayanihan.node import Node
+from bayanihan.policy.roles import Role
+from bayanihan.policy.visibility import read_scope
 from bayanihan.store import observables as index_store
 from tests.conftest import make_node
 from tests.stixgen import indicator
@@ -62,3 +64,57 @@ def test_a_long_write_analyses_the_index_as_it_grows(
     else:
         time.sleep(1)
         assert _manual_analyses(pg_node) == 0  # below the threshold nothing is analysed
+
+
+def _generic_plans(conn: object, fragment: str) -> tuple[int, int]:
+    """(generic, custom) plans PostgreSQL used for this session's prepared statements
+    whose text holds ``fragment``."""
+    rows = conn.exec_driver_sql(  # type: ignore[attr-defined]
+        "SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE statement LIKE %s",
+        (f"%{fragment}%",),
+    ).all()
+    return sum(r[0] for r in rows), sum(r[1] for r in rows)
+
+
+@pytest.mark.parametrize("options", ["as configured", "server default"])
+def test_repeated_lookups_are_planned_for_their_own_values(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch, options: str
+) -> None:
+    """psycopg prepares a statement on the server once it has run a few times; left to
+    itself PostgreSQL then plans it once for all values, and for a list of observables
+    under ORDER BY ... LIMIT that plan walks the whole postings index. The store has
+    every execution planned for its values."""
+    if options == "server default":
+        from bayanihan.store import engine as engine_module
+
+        real = engine_module.create_engine
+
+        def plain(url: str, **kw: object) -> object:
+            kw["connect_args"] = {"options": "-c jit=off"}
+            return real(url, **kw)
+
+        monkeypatch.setattr(engine_module, "create_engine", plain)
+    node = make_node(pg_url)
+    try:
+        objects = [
+            indicator(
+                f"p{i}.scam-bank.test", pattern=f"[domain-name:value = 'p{i}.scam-bank.test']"
+            )
+            for i in range(200)
+        ]
+        import_objects(node, node.operator(), objects)
+        scope = read_scope(node.operator(role=Role.READER))
+        with node.store.engine.connect() as conn:
+            with conn.begin():
+                rows = [r[0] for r in conn.exec_driver_sql("SELECT row_id FROM observables")]
+            for start in range(0, 160, 10):  # the same shape (8 values), other values
+                with conn.begin():
+                    assert index_store.visible_postings(conn, scope, rows[start : start + 8])
+            with conn.begin():
+                generic, custom = _generic_plans(conn, "FROM postings JOIN objects")
+        if options == "as configured":
+            assert (generic, custom) == (0, custom) and custom >= 10
+        else:
+            assert generic > 0  # what the setting prevents happens without it
+    finally:
+        node.store.dispose()

@@ -169,11 +169,13 @@ class Store:
                 yield from _deferring(conn)
 
     @contextmanager
-    def bulk_write(self, *, cache_mib: int = 192) -> Iterator[Connection]:
+    def bulk_write(self, *, cache_mib: int = 144) -> Iterator[Connection]:
         """The write transaction for a bulk load, with a larger SQLite page cache.
 
         The unique index on object ids takes random inserts; a cache that holds
         it keeps a million-object import from turning into random disk reads.
+        144 MiB imported 1,000,000 indicators as fast as 192 MiB did (128 MiB was
+        slower) and keeps the import's two processes under 500 MB together.
         The pragma applies to this connection only and is restored afterwards.
         """
         with self.write() as conn:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, String, bindparam, insert, select, update
 
+from bayanihan.store.prepared import Statements
 from bayanihan.store.schema import api_keys, orgs, users
 
 
@@ -70,11 +71,24 @@ def add_key(
     return int(result.inserted_primary_key[0])
 
 
+_BY_HASH = Statements(size=4)
+
+
 def key_by_hash(conn: Connection, key_hash: str) -> KeyRecord | None:
-    row = conn.execute(
-        select(*_COLUMNS).select_from(_JOINED).where(api_keys.c.key_hash == key_hash)
-    ).first()
-    return None if row is None else KeyRecord(**row._mapping)
+    """The key with this hash: the lookup of every authenticated request, so it is
+    compiled once and run by the driver."""
+    statement = _BY_HASH.get(
+        conn,
+        "by-hash",
+        lambda: (
+            select(*_COLUMNS)
+            .select_from(_JOINED)
+            .where(api_keys.c.key_hash == bindparam("key_hash", type_=String))
+        ),
+    )
+    assert statement is not None
+    rows = statement.run(conn, {"key_hash": key_hash})
+    return KeyRecord(*rows[0]) if rows else None
 
 
 def list_keys(conn: Connection, *, org_row: int | None = None) -> list[KeyRecord]:

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, fields, replace
 from functools import lru_cache
 from operator import attrgetter, itemgetter
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlalchemy import (
     BigInteger,
@@ -701,8 +701,9 @@ def _filters(query: ObjectQuery) -> list[ColumnElement[bool]]:
     return where
 
 
-@dataclass(frozen=True, slots=True)
-class PageRow:
+class PageRow(NamedTuple):
+    """A version as a page carries it (a tuple: a page builds a thousand of them)."""
+
     date_added: int
     body: bytes
     id: str
@@ -717,7 +718,7 @@ def list_bodies(conn: Connection, query: ObjectQuery) -> list[PageRow]:
     # The driver's rows as they come: no column needs converting, and this is the
     # hottest read of the node (every TAXII page).
     rows = _page(conn, query, objects.c.date_added, objects.c.body, objects.c.id, objects.c.tlp)
-    return [PageRow(*row) for row in rows]
+    return list(map(PageRow._make, rows))
 
 
 def list_manifest(conn: Connection, query: ObjectQuery) -> list[ManifestRow]:
@@ -870,7 +871,7 @@ def search(conn: Connection, query: SearchQuery) -> list[PageRow]:
         .order_by(objects.c.date_added.desc())
         .limit(query.limit + 1)
     )
-    return [PageRow(*row) for row in result.all()]
+    return list(map(PageRow._make, result.all()))
 
 
 @dataclass(frozen=True, slots=True)

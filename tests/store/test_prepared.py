@@ -40,3 +40,22 @@ def test_a_prepared_statement_answers_as_the_statement_does(node: Node) -> None:
             expected = [tuple(r) for r in conn.execute(statement, values)]
             assert [tuple(r) for r in prepared.run(conn, values)] == expected
             assert {r[0] for r in expected} == set(picked) - {every[0]}
+
+
+def test_a_key_found_by_its_hash_is_the_key_found_by_its_row(node: Node) -> None:
+    from bayanihan.node import hash_key
+    from bayanihan.policy.roles import Role
+    from bayanihan.store import keys as key_store
+
+    node.add_org("Delta CERT", country="TH")
+    made = [
+        node.add_key(role=Role.ANALYST, org_name="Delta CERT", label="feed"),
+        node.add_key(role=Role.READER, org_name="Delta CERT"),
+    ]
+    node.revoke_key(made[1].row_id)
+    with node.store.read() as conn:
+        for key in made:
+            found = key_store.key_by_hash(conn, hash_key(key.secret))
+            assert found is not None and found == key_store.key_by_row(conn, key.row_id)
+        assert found.revoked is not None and found.org_name == "Delta CERT"
+        assert key_store.key_by_hash(conn, hash_key("not-a-key")) is None

@@ -5,7 +5,6 @@ so looking values up stays an index probe rather than a scan of every row of a k
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import text
@@ -14,18 +13,12 @@ from bayanihan.ingest.importer import import_objects
 from bayanihan.node import Node
 from bayanihan.policy.roles import Role
 from bayanihan.policy.visibility import read_scope
+from bayanihan.store import engine as engine_module
 from bayanihan.store import observables as index_store
 from tests.conftest import make_node
 from tests.stixgen import indicator
 
 pytestmark = pytest.mark.postgres
-
-
-@pytest.fixture
-def pg_node(pg_url: str) -> Iterator[Node]:
-    node = make_node(pg_url)
-    yield node
-    node.store.dispose()
 
 
 def _manual_analyses(node: Node) -> int:
@@ -45,9 +38,13 @@ def _manual_analyses(node: Node) -> int:
 
 @pytest.mark.parametrize("threshold", [500, 10**9])
 def test_a_long_write_analyses_the_index_as_it_grows(
-    pg_node: Node, monkeypatch: pytest.MonkeyPatch, threshold: int
+    pg_url: str, monkeypatch: pytest.MonkeyPatch, threshold: int
 ) -> None:
     monkeypatch.setattr(index_store, "_ANALYZE_FROM", threshold)
+    # what a bulk load analyses after its commit is left out here: only the analyses
+    # inside the transaction are counted
+    monkeypatch.setattr(engine_module, "_BULK_TABLES", "objects")
+    pg_node = make_node(pg_url)
     objects = [
         indicator(
             f"login-{i}.scam-bank.test", pattern=f"[domain-name:value = 'login-{i}.scam-bank.test']"
@@ -57,13 +54,16 @@ def test_a_long_write_analyses_the_index_as_it_grows(
     summary = import_objects(pg_node, pg_node.operator(), objects)
     assert summary.stored == 3000
     pg_node.store.dispose()  # the writing session ends: its statistics are reported
-    if threshold == 500:
-        # inside the import's one transaction, once past 500 observables (and again
-        # each time the index doubled since, as the batches come)
-        assert _manual_analyses(pg_node) >= 1
-    else:
-        time.sleep(1)
-        assert _manual_analyses(pg_node) == 0  # below the threshold nothing is analysed
+    try:
+        if threshold == 500:
+            # inside the import's one transaction, once past 500 observables (and again
+            # each time the index doubled since, as the batches come)
+            assert _manual_analyses(pg_node) >= 1
+        else:
+            time.sleep(1)
+            assert _manual_analyses(pg_node) == 0  # below the threshold nothing is analysed
+    finally:
+        pg_node.store.dispose()
 
 
 def _generic_plans(conn: object, fragment: str) -> tuple[int, int]:
@@ -85,8 +85,6 @@ def test_repeated_lookups_are_planned_for_their_own_values(
     under ORDER BY ... LIMIT that plan walks the whole postings index. The store has
     every execution planned for its values."""
     if options == "server default":
-        from bayanihan.store import engine as engine_module
-
         real = engine_module.create_engine
 
         def plain(url: str, **kw: object) -> object:
@@ -116,5 +114,32 @@ def test_repeated_lookups_are_planned_for_their_own_values(
             assert (generic, custom) == (0, custom) and custom >= 10
         else:
             assert generic > 0  # what the setting prevents happens without it
+    finally:
+        node.store.dispose()
+
+
+def test_a_bulk_load_leaves_the_tables_it_filled_analysed(pg_url: str) -> None:
+    """Statistics right after an import, without waiting for autovacuum (which a
+    server may run late, or not at all): the planner knows how many rows there are."""
+    node = make_node(pg_url)
+    try:
+        objects = [
+            indicator(
+                f"b{i}.scam-bank.test", pattern=f"[domain-name:value = 'b{i}.scam-bank.test']"
+            )
+            for i in range(300)
+        ]
+        import_objects(node, node.operator(), objects)
+        with node.store.read() as conn:
+            known = dict(
+                conn.exec_driver_sql(
+                    "SELECT relname, reltuples FROM pg_class "
+                    "WHERE relname IN ('objects', 'observables', 'postings')"
+                ).all()
+            )
+            stored = conn.exec_driver_sql("SELECT COUNT(*) FROM objects").scalar_one()
+        # reltuples is -1 for a table never analysed
+        assert known["objects"] == stored >= 300
+        assert known["observables"] >= 300 and known["postings"] >= 300
     finally:
         node.store.dispose()

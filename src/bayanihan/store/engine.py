@@ -186,6 +186,13 @@ class Store:
             finally:
                 if self.is_sqlite:
                     conn.exec_driver_sql(f"PRAGMA cache_size={_SQLITE_WRITER_CACHE}")
+        if not self.is_sqlite:
+            # A bulk load changes the make-up of these tables at once, and PostgreSQL
+            # plans from statistics that autovacuum gathers only later (or never, on a
+            # server that runs without it): searches right after an import of 100,000
+            # objects took twice as long until the tables were analysed.
+            with self._writer.connect() as conn, conn.begin():
+                conn.exec_driver_sql(f"ANALYZE {_BULK_TABLES}")
 
     def checkpoint_in_background(self) -> None:
         """From now on a background thread calls ``checkpoint``: commits stop doing it."""
@@ -262,6 +269,12 @@ def alembic_config(url: str) -> Config:
     config.set_main_option("script_location", str(location))
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return config
+
+
+_BULK_TABLES = (
+    "objects, object_readers, object_user_readers, object_groups, object_refs, "
+    "observables, postings, hits"
+)
 
 
 def _deferring(conn: Connection) -> Iterator[Connection]:

@@ -21,6 +21,17 @@ from tests.stixgen import indicator
 pytestmark = pytest.mark.postgres
 
 
+def _domain_indicators(prefix: str, count: int) -> list[dict[str, object]]:
+    """``count`` indicators, each of its own domain under scam-bank.test."""
+    return [
+        indicator(
+            f"{prefix}{i}.scam-bank.test",
+            pattern=f"[domain-name:value = '{prefix}{i}.scam-bank.test']",
+        )
+        for i in range(count)
+    ]
+
+
 def _manual_analyses(node: Node) -> int:
     """ANALYZE runs counted for the observables table (statistics are reported when the
     writing session is idle: wait for them a little)."""
@@ -45,13 +56,7 @@ def test_a_long_write_analyses_the_index_as_it_grows(
     # inside the transaction are counted
     monkeypatch.setattr(engine_module, "_BULK_TABLES", "objects")
     pg_node = make_node(pg_url)
-    objects = [
-        indicator(
-            f"login-{i}.scam-bank.test", pattern=f"[domain-name:value = 'login-{i}.scam-bank.test']"
-        )
-        for i in range(3000)
-    ]
-    summary = import_objects(pg_node, pg_node.operator(), objects)
+    summary = import_objects(pg_node, pg_node.operator(), _domain_indicators("login-", 3000))
     assert summary.stored == 3000
     pg_node.store.dispose()  # the writing session ends: its statistics are reported
     try:
@@ -94,13 +99,7 @@ def test_repeated_lookups_are_planned_for_their_own_values(
         monkeypatch.setattr(engine_module, "create_engine", plain)
     node = make_node(pg_url)
     try:
-        objects = [
-            indicator(
-                f"p{i}.scam-bank.test", pattern=f"[domain-name:value = 'p{i}.scam-bank.test']"
-            )
-            for i in range(200)
-        ]
-        import_objects(node, node.operator(), objects)
+        import_objects(node, node.operator(), _domain_indicators("p", 200))
         scope = read_scope(node.operator(role=Role.READER))
         with node.store.engine.connect() as conn:
             with conn.begin():
@@ -123,13 +122,7 @@ def test_a_bulk_load_leaves_the_tables_it_filled_analysed(pg_url: str) -> None:
     server may run late, or not at all): the planner knows how many rows there are."""
     node = make_node(pg_url)
     try:
-        objects = [
-            indicator(
-                f"b{i}.scam-bank.test", pattern=f"[domain-name:value = 'b{i}.scam-bank.test']"
-            )
-            for i in range(300)
-        ]
-        import_objects(node, node.operator(), objects)
+        import_objects(node, node.operator(), _domain_indicators("b", 300))
         with node.store.read() as conn:
             known = dict(
                 conn.exec_driver_sql(

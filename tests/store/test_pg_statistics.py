@@ -136,3 +136,18 @@ def test_a_bulk_load_leaves_the_tables_it_filled_analysed(pg_url: str) -> None:
         assert known["observables"] >= 300 and known["postings"] >= 300
     finally:
         node.store.dispose()
+
+
+def test_an_import_stays_committed_when_the_analysis_after_it_fails(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(engine_module, "_BULK_TABLES", "no_such_table")
+    node = make_node(pg_url)
+    try:
+        summary = import_objects(node, node.operator(), _domain_indicators("c", 20))
+        assert summary.stored == 20
+        with node.store.read() as conn:
+            assert conn.exec_driver_sql("SELECT COUNT(*) FROM objects").scalar_one() >= 20
+        assert "were not analysed" in caplog.text
+    finally:
+        node.store.dispose()

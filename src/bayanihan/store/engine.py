@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,6 +13,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
 _SQLITE_CACHE = -65536  # 64 MiB per reading connection
@@ -191,8 +193,12 @@ class Store:
             # plans from statistics that autovacuum gathers only later (or never, on a
             # server that runs without it): searches right after an import of 100,000
             # objects took twice as long until the tables were analysed.
-            with self._writer.connect() as conn, conn.begin():
-                conn.exec_driver_sql(f"ANALYZE {_BULK_TABLES}")
+            # The load is committed by now: a failure here must not report it as failed.
+            try:
+                with self._writer.connect() as conn, conn.begin():
+                    conn.exec_driver_sql(f"ANALYZE {_BULK_TABLES}")
+            except SQLAlchemyError as exc:
+                _log.warning("the tables of a bulk load were not analysed: %s", exc)
 
     def checkpoint_in_background(self) -> None:
         """From now on a background thread calls ``checkpoint``: commits stop doing it."""
@@ -270,6 +276,8 @@ def alembic_config(url: str) -> Config:
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return config
 
+
+_log = logging.getLogger("bayanihan.store")
 
 _BULK_TABLES = (
     "objects, object_readers, object_user_readers, object_groups, object_refs, "
